@@ -1,0 +1,186 @@
+"""Evaluation: per-head metrics on the held-out split, the gold set and SemEval, plus plots.
+
+The same report is produced after training (and logged to MLflow) and by
+``interaction-classifier evaluate`` for any saved model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    recall_score,
+    roc_auc_score,
+)
+
+from interaction_classifier.data import load
+from interaction_classifier.predict import Predictor
+
+SEMEVAL_HELDOUT_FILE = "twitter-2016test-A.txt"
+URGENT = ("critical", "high")
+
+
+def head_metrics(y_true: pd.Series, y_pred: pd.Series, labels: list[str]) -> dict[str, Any]:
+    """Macro-F1, accuracy and per-class precision/recall/F1 over labelled rows."""
+    mask = y_true.notna().to_numpy()
+    t, p = y_true[mask].astype(str).to_numpy(), y_pred[mask].astype(str).to_numpy()
+    present = [lab for lab in labels if lab in set(t)]
+    prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=present,
+                                                             zero_division=0)
+    return {
+        "n": int(mask.sum()),
+        "macro_f1": float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
+        "accuracy": float(accuracy_score(t, p)),
+        "per_class": {lab: {"precision": float(a), "recall": float(b), "f1": float(c),
+                            "support": int(d)}
+                      for lab, a, b, c, d in zip(present, prec, rec, f1, support, strict=True)},
+    }
+
+
+def urgency_auc(tiers: pd.Series, scores: pd.Series) -> float | None:
+    """ROC-AUC of the score for separating critical/high from the rest (None if one class)."""
+    mask = tiers.notna().to_numpy()
+    y = tiers[mask].isin(URGENT).to_numpy()
+    if y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, scores[mask].to_numpy()))
+
+
+def evaluate_frame(model: Predictor, frame: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics of every head on a labelled frame (text + head columns); also the predictions."""
+    pred = model.predict_batch(frame["text"].tolist())
+    pred.index = frame.index
+    out: dict[str, Any] = {}
+    for head, linear in model.model.heads.items():
+        if head in frame:
+            out[head] = head_metrics(frame[head], pred[head], linear.classes)
+    if "urgency" in frame and "urgency" in pred:
+        out["urgency"] = {"roc_auc_urgent": urgency_auc(frame["urgency"], pred["urgency"]),
+                          **head_metrics(frame["urgency"], pred["priority"],
+                                         ["critical", "high", "normal", "low"])}
+    return out, pred
+
+
+def vader_labels(texts: list[str]) -> np.ndarray:
+    """VADER's compound score with its usual +-0.05 thresholds: the lexicon baseline."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in texts])
+    return np.where(compound >= 0.05, "positive", np.where(compound <= -0.05, "negative",
+                                                            "neutral"))
+
+
+def semeval_heldout() -> pd.DataFrame:
+    """The SemEval-2016 test tweets, which the corpus config excludes from training."""
+    df = load("semeval2017-sentiment")
+    return df[df["source_file"] == SEMEVAL_HELDOUT_FILE].reset_index(drop=True)
+
+
+def semeval_report(model: Predictor, limit: int | None = None) -> dict[str, float]:
+    """Macro-averaged recall (SemEval-2017's official measure) for the model and VADER."""
+    df = semeval_heldout()
+    if limit:
+        df = df.sample(n=min(limit, len(df)), random_state=0)
+    texts, gold = df["text"].tolist(), df["label"].to_numpy()
+    ours = model.predict_batch(texts)["sentiment"].to_numpy()
+    vader = vader_labels(texts)
+    return {
+        "n": len(df),
+        "model_macro_recall": float(recall_score(gold, ours, average="macro")),
+        "vader_macro_recall": float(recall_score(gold, vader, average="macro")),
+        "model_macro_f1": float(f1_score(gold, ours, average="macro")),
+        "vader_macro_f1": float(f1_score(gold, vader, average="macro")),
+    }
+
+
+def plot_confusion(y_true: pd.Series, y_pred: pd.Series, labels: list[str], title: str,
+                   path: Path) -> Path:
+    """Row-normalised confusion matrix as a PNG."""
+    mask = y_true.notna().to_numpy()
+    cm = confusion_matrix(y_true[mask].astype(str), y_pred[mask].astype(str), labels=labels)
+    norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
+    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(y_true: pd.Series, proba: pd.DataFrame, title: str, path: Path,
+                     bins: int = 10) -> Path:
+    """Reliability diagram of the top-label confidence."""
+    mask = y_true.notna().to_numpy()
+    labels = [c.split("__", 1)[1] for c in proba.columns]
+    p = proba[mask].to_numpy()
+    conf = p.max(axis=1)
+    correct = np.asarray(labels, dtype=object)[p.argmax(axis=1)] == y_true[mask].to_numpy()
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+    xs, ys, ns = [], [], []
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            xs.append(conf[sel].mean())
+            ys.append(correct[sel].mean())
+            ns.append(int(sel.sum()))
+    ece = expected_calibration_error(y_true, proba, bins)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.plot(xs, ys, "o-")
+    ax.set_xlabel("confidence (top label)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}\nECE = {ece:.3f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def expected_calibration_error(y_true: pd.Series, proba: pd.DataFrame, bins: int = 10) -> float:
+    """ECE of the top-label confidence (equal-width bins)."""
+    mask = y_true.notna().to_numpy()
+    labels = np.asarray([c.split("__", 1)[1] for c in proba.columns], dtype=object)
+    p = proba[mask].to_numpy()
+    conf = p.max(axis=1)
+    correct = labels[p.argmax(axis=1)] == y_true[mask].to_numpy()
+    which = np.clip((conf * bins).astype(int), 0, bins - 1)
+    return float(sum(abs(conf[which == b].mean() - correct[which == b].mean())
+                     * (which == b).sum() for b in range(bins) if (which == b).any())
+                 / max(len(conf), 1))
+
+
+def per_source(frame: pd.DataFrame, pred: pd.DataFrame, heads: list[str]) -> pd.DataFrame:
+    """Macro-F1 per head per source, for the model card."""
+    rows = []
+    for source, idx in frame.groupby("source").groups.items():
+        row = {"source": source, "n": len(idx)}
+        for head in heads:
+            t = frame.loc[idx, head]
+            if t.notna().sum() >= 20:
+                row[head] = f1_score(t[t.notna()].astype(str),
+                                     pred.loc[idx, head][t.notna()].astype(str),
+                                     average="macro", zero_division=0)
+        rows.append(row)
+    return pd.DataFrame(rows)

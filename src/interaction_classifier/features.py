@@ -1,0 +1,90 @@
+"""Shared features: word and character TF-IDF over spaCy-normalised text, plus cue counts.
+
+One featurizer serves every head so that a message is tokenised and vectorised once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from interaction_classifier.cues import CueMatcher
+from interaction_classifier.text import normalise_many
+
+
+class TextFeaturizer(TransformerMixin, BaseEstimator):
+    """Word n-gram + char n-gram TF-IDF on normalised text, and log-scaled cue counts.
+
+    The cue matcher is not pickled with the featurizer (spaCy objects are rebuilt from the
+    pattern files shipped in the model directory); call ``set_matcher`` after loading.
+    """
+
+    def __init__(
+        self,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        word_min_df: int = 2,
+        word_max_features: int | None = 60000,
+        char_ngram_range: tuple[int, int] = (2, 5),
+        char_min_df: int = 3,
+        char_max_features: int | None = 80000,
+        sublinear_tf: bool = True,
+        use_cues: bool = True,
+    ) -> None:
+        self.word_ngram_range = word_ngram_range
+        self.word_min_df = word_min_df
+        self.word_max_features = word_max_features
+        self.char_ngram_range = char_ngram_range
+        self.char_min_df = char_min_df
+        self.char_max_features = char_max_features
+        self.sublinear_tf = sublinear_tf
+        self.use_cues = use_cues
+
+    def set_matcher(self, matcher: CueMatcher | None) -> TextFeaturizer:
+        """Attach the cue matcher used for the cue features."""
+        self.matcher_ = matcher
+        return self
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("matcher_", None)
+        return state
+
+    def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
+        """Learn both vocabularies; pruned-term lists are dropped to keep the artifact small."""
+        normalised = normalise_many(list(texts))
+        self.word_ = TfidfVectorizer(
+            analyzer="word", token_pattern=r"\S+", lowercase=False,
+            ngram_range=tuple(self.word_ngram_range), min_df=self.word_min_df,
+            max_features=self.word_max_features, sublinear_tf=self.sublinear_tf,
+            dtype=np.float32,
+        ).fit(normalised)
+        self.char_ = TfidfVectorizer(
+            analyzer="char_wb", lowercase=False, ngram_range=tuple(self.char_ngram_range),
+            min_df=self.char_min_df, max_features=self.char_max_features,
+            sublinear_tf=self.sublinear_tf, dtype=np.float32,
+        ).fit(normalised)
+        for vec in (self.word_, self.char_):
+            vec.stop_words_ = None
+        self.cue_names_ = self.matcher_.feature_names() if self.use_cues else []
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Feature matrix (float32 CSR), one row per text."""
+        texts = list(texts)
+        normalised = normalise_many(texts)
+        blocks = [self.word_.transform(normalised), self.char_.transform(normalised)]
+        if self.use_cues:
+            cues = self.matcher_.featurize(texts).astype(np.float32)
+            cues.data = np.log1p(cues.data)
+            blocks.append(cues)
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def feature_names(self) -> list[str]:
+        """Names of every column, for inspection and explanations."""
+        return ([f"w:{t}" for t in self.word_.get_feature_names_out()]
+                + [f"c:{t}" for t in self.char_.get_feature_names_out()]
+                + list(self.cue_names_))

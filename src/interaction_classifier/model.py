@@ -1,0 +1,182 @@
+"""The multi-head model: shared features, one calibrated linear classifier per head, urgency.
+
+Inference is a single sparse matrix product per head followed by a temperature-scaled
+softmax, so that one message costs a fraction of a millisecond. The estimators are fitted
+with scikit-learn (see ``train.py``); only their weights are kept here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from interaction_classifier.cues import Cue, CueMatcher
+from interaction_classifier.features import TextFeaturizer
+from interaction_classifier.text import get_nlp
+
+URGENCY_DRIVERS = ("risk", "time_pressure", "repetition", "churn_threat", "dissatisfaction")
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, numerically stable."""
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class LinearHead:
+    """A fitted linear classifier reduced to its weights, plus a calibration temperature."""
+
+    name: str
+    classes: list[str]
+    coef: np.ndarray  # (n_features, n_classes), float32
+    intercept: np.ndarray  # (n_classes,)
+    temperature: float = 1.0
+
+    @classmethod
+    def from_estimator(cls, name: str, estimator: object) -> LinearHead:
+        """Take the weights of a fitted LogisticRegression (binary or multinomial)."""
+        coef = np.asarray(estimator.coef_, dtype=np.float32)
+        intercept = np.asarray(estimator.intercept_, dtype=np.float32)
+        if coef.shape[0] == 1:  # binary: softmax([0, z]) == sigmoid(z)
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept]).astype(np.float32)
+        return cls(name, [str(c) for c in estimator.classes_], coef.T.copy(), intercept)
+
+    def logits(self, X: sp.csr_matrix) -> np.ndarray:
+        """Uncalibrated scores."""
+        return np.asarray(X @ self.coef) + self.intercept
+
+    def proba(self, X: sp.csr_matrix) -> np.ndarray:
+        """Calibrated class probabilities."""
+        return softmax(self.logits(X) / self.temperature)
+
+
+@dataclass
+class UrgencyModel:
+    """Logistic model of P(critical or high) over head probabilities and urgency cues.
+
+    Inputs are the interaction-type and sentiment probabilities and one 0/1 flag per urgency
+    driver (plus one for urgency-lowering cues), so every coefficient can be read and
+    explained. The score is the calibrated probability; tiers come from config thresholds.
+    """
+
+    feature_names: list[str]
+    coef: np.ndarray
+    intercept: float
+    tiers: dict[str, float]
+    low_tier: str = "low"
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Urgency in [0, 1] for a (n, n_features) input."""
+        return 1.0 / (1.0 + np.exp(-(features @ self.coef + self.intercept)))
+
+    def tier(self, score: float) -> str:
+        """The first tier whose threshold the score reaches, thresholds descending."""
+        for name, threshold in sorted(self.tiers.items(), key=lambda kv: -kv[1]):
+            if score >= threshold:
+                return name
+        return self.low_tier
+
+
+def driver_flags(cues: list[Cue]) -> np.ndarray:
+    """0/1 per urgency driver, then one flag for urgency-lowering cues."""
+    fired = {c.label for c in cues if c.head == "urgency" and not c.lowers}
+    lowers = any(c.lowers for c in cues)
+    return np.array([d in fired for d in URGENCY_DRIVERS] + [lowers], dtype=np.float32)
+
+
+def urgency_inputs(probas: dict[str, np.ndarray], flags: np.ndarray) -> np.ndarray:
+    """The urgency model's input matrix: type and sentiment probabilities, then cue flags."""
+    return np.hstack([probas["interaction_type"], probas["sentiment"], flags])
+
+
+@dataclass
+class InteractionModel:
+    """Featurizer + heads (+ urgency for the default taxonomy), with thresholds and limits."""
+
+    featurizer: TextFeaturizer
+    heads: dict[str, LinearHead]
+    abstain: dict[str, float]
+    max_chars: int
+    version: str
+    urgency: UrgencyModel | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state.pop("matcher", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def attach(self, matcher: CueMatcher) -> InteractionModel:
+        """Attach the cue matcher built from the model's own pattern files."""
+        self.matcher = matcher
+        self.featurizer.set_matcher(matcher)
+        return self
+
+    @property
+    def has_urgency(self) -> bool:
+        return self.urgency is not None
+
+    def head_probabilities(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list]:
+        """Per-head probability matrices and the cues of each text (spaCy under a lock)."""
+        with self._lock:
+            X = self.featurizer.transform(texts)
+            cues = [self.matcher.match(doc) for doc in get_nlp().pipe(texts)] \
+                if self.has_urgency else [[] for _ in texts]
+        return {name: head.proba(X) for name, head in self.heads.items()}, cues
+
+    def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
+        """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
+        probas, cues = self.head_probabilities(texts)
+        out: dict[str, object] = {}
+        for name, head in self.heads.items():
+            out[name] = np.asarray(head.classes, dtype=object)[probas[name].argmax(axis=1)]
+        reasons: list[list[str]] = [[] for _ in texts]
+        if self.has_urgency:
+            sent = self.heads["sentiment"].classes
+            p = probas["sentiment"]
+            out["sentiment_score"] = p[:, sent.index("positive")] - p[:, sent.index("negative")]
+            flags = np.vstack([driver_flags(c) for c in cues]) if len(texts) else \
+                np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
+            score = self.urgency.score(urgency_inputs(probas, flags))
+            out["urgency"] = score
+            out["priority"] = [self.urgency.tier(s) for s in score]
+            reasons = [self._reasons(c, out, i) for i, c in enumerate(cues)]
+        confident = np.ones(len(texts), dtype=bool)
+        for name in self.heads:
+            confident &= probas[name].max(axis=1) >= self.abstain.get(name, 0.0)
+        out["needs_review"] = ~confident
+        frame = pd.DataFrame(out)
+        for name, head in self.heads.items():
+            for j, label in enumerate(head.classes):
+                frame[f"p_{name}__{label}"] = probas[name][:, j]
+        return frame, reasons
+
+    def _reasons(self, cues: list[Cue], out: dict, i: int) -> list[str]:
+        """Human-readable strings naming what raised or lowered urgency."""
+        reasons = [c.reason for c in cues if c.head == "urgency" and not c.lowers]
+        kind = out["interaction_type"][i]
+        if kind == "complaint":
+            reasons.append("dissatisfaction: complaint")
+        if out["sentiment"][i] == "negative":
+            reasons.append("dissatisfaction: negative sentiment")
+        reasons += [f"lowered: {c.reason}" for c in cues if c.head == "urgency" and c.lowers]
+        if kind in ("compliment", "feedback") and not any(not c.lowers for c in cues
+                                                          if c.head == "urgency"):
+            reasons.append(f"lowered: routine {kind}")
+        return list(dict.fromkeys(reasons))

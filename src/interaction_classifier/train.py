@@ -1,0 +1,255 @@
+"""Training: fit the featurizer and one calibrated classifier per head, then urgency.
+
+Heads are fitted on the ``train`` split (rows where that head is labelled), temperatures
+and the urgency model on ``valid``, and everything is reported on ``test`` and the gold
+set. Seeded and deterministic: the same corpus and config give the same weights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
+
+from interaction_classifier.config import PROJECT_ROOT, read_toml
+from interaction_classifier.cues import CueMatcher
+from interaction_classifier.features import TextFeaturizer
+from interaction_classifier.model import (
+    URGENCY_DRIVERS,
+    InteractionModel,
+    LinearHead,
+    UrgencyModel,
+    driver_flags,
+    softmax,
+    urgency_inputs,
+)
+from interaction_classifier.text import get_nlp
+
+URGENT_TIERS = ("critical", "high")
+
+
+@dataclass
+class TrainConfig:
+    """The parsed training config (``configs/default.toml``)."""
+
+    raw: dict[str, Any]
+    path: Path | None = None
+    heads: list[str] = field(default_factory=lambda: ["interaction_type", "journey_stage",
+                                                      "sentiment"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return cls(read_toml(path), Path(path))
+
+    @property
+    def seed(self) -> int:
+        return int(self.raw.get("seed", 13))
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.raw.get(name, {}))
+
+    def corpus_path(self) -> Path:
+        return PROJECT_ROOT / self.section("corpus").get("path", "data/corpus/corpus.parquet")
+
+    def flat_params(self) -> dict[str, str]:
+        """Config flattened to ``section.key`` strings for MLflow."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = str(value)
+
+        walk("", self.raw)
+        return out
+
+
+def head_rows(frame: pd.DataFrame, head: str, cap: int | None, seed: int) -> pd.DataFrame:
+    """Rows labelled for ``head``, at most ``cap`` per source (seeded sample)."""
+    rows = frame[frame[head].notna()]
+    if not cap:
+        return rows
+    parts = [g if len(g) <= cap else g.sample(n=cap, random_state=seed)
+             for _, g in rows.groupby("source", sort=True)]
+    return pd.concat(parts).sort_index()
+
+
+def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
+             max_iter: int, seed: int) -> LinearHead:
+    """Multinomial logistic regression, reduced to its weights."""
+    clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
+                             random_state=seed, tol=1e-4)
+    clf.fit(X, y)
+    return LinearHead.from_estimator(name, clf)
+
+
+def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
+    """Temperature that minimises validation log-loss (Guo et al. 2017)."""
+    logits = head.logits(X)
+    index = np.array([head.classes.index(v) for v in y])
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits / np.exp(log_t))
+        return float(-np.log(np.clip(p[np.arange(len(index)), index], 1e-12, None)).mean())
+
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(res.x))
+
+
+def fit_urgency(probas: dict[str, np.ndarray], flags: np.ndarray, tiers: pd.Series,
+                feature_names: list[str], cfg: dict[str, Any], seed: int) -> UrgencyModel:
+    """Logistic model of P(critical or high) on validation rows with an urgency label."""
+    X = urgency_inputs(probas, flags)
+    y = tiers.isin(URGENT_TIERS).to_numpy().astype(int)
+    clf = LogisticRegression(C=float(cfg.get("C", 1.0)), max_iter=1000, random_state=seed)
+    clf.fit(X, y)
+    return UrgencyModel(feature_names=feature_names, coef=clf.coef_[0].astype(np.float64),
+                        intercept=float(clf.intercept_[0]),
+                        tiers={k: float(v) for k, v in cfg["tiers"].items()})
+
+
+def urgency_feature_names(heads: dict[str, LinearHead]) -> list[str]:
+    return ([f"p_interaction_type__{c}" for c in heads["interaction_type"].classes]
+            + [f"p_sentiment__{c}" for c in heads["sentiment"].classes]
+            + [f"cue:{d}" for d in URGENCY_DRIVERS] + ["cue:lowers"])
+
+
+def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
+                version: str | None = None) -> InteractionModel:
+    """Fit the full default model from a built corpus."""
+    seed, mcfg, fcfg = cfg.seed, cfg.section("model"), cfg.section("features")
+    train = corpus[corpus["split"] == "train"]
+    valid = corpus[corpus["split"] == "valid"]
+    cap = mcfg.get("max_rows_per_source")
+    selected = {h: head_rows(train, h, cap, seed) for h in cfg.heads}
+    union = pd.concat(selected.values())
+    union = union[~union.index.duplicated()].sort_index()
+    featurizer = TextFeaturizer(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in fcfg.items()}).set_matcher(matcher)
+    featurizer.fit(union["text"].tolist())
+    X_all = featurizer.transform(union["text"].tolist())
+    pos = {idx: i for i, idx in enumerate(union.index)}
+    X_valid = featurizer.transform(valid["text"].tolist())
+    heads: dict[str, LinearHead] = {}
+    for h in cfg.heads:
+        rows = [pos[i] for i in selected[h].index]
+        head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
+                        mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed)
+        vmask = valid[h].notna().to_numpy()
+        head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy())
+        heads[h] = head
+    ucfg = cfg.section("urgency")
+    umask = valid["urgency"].notna().to_numpy()
+    nlp = get_nlp()
+    flags = np.vstack([driver_flags(matcher.match(d))
+                       for d in nlp.pipe(valid["text"][umask].tolist())])
+    probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
+    urgency = fit_urgency(probas, flags, valid["urgency"][umask], urgency_feature_names(heads),
+                          ucfg, seed)
+    abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
+    max_chars = int(cfg.section("predict").get("max_chars", 5000))
+    version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    model = InteractionModel(featurizer=featurizer, heads=heads, abstain=abstain,
+                             max_chars=max_chars, version=version, urgency=urgency)
+    return model.attach(matcher)
+
+
+def evaluation_report(predictor: Any, corpus: pd.DataFrame, plots_dir: Path | None = None,
+                      semeval_limit: int | None = None) -> dict[str, Any]:
+    """Metrics on the test split, the gold set and held-out SemEval; plots when asked."""
+    from interaction_classifier import evaluate
+    from interaction_classifier.gold import load_gold
+
+    test = corpus[corpus["split"] == "test"]
+    gold = load_gold()
+    report: dict[str, Any] = {}
+    for name, frame in (("test", test), ("gold", gold)):
+        metrics, pred = evaluate.evaluate_frame(predictor, frame)
+        report[name] = metrics
+        for head, linear in predictor.model.heads.items():
+            proba = pred[[f"p_{head}__{c}" for c in linear.classes]]
+            metrics[head]["ece"] = evaluate.expected_calibration_error(frame[head], proba)
+            if plots_dir is not None:
+                evaluate.plot_confusion(frame[head], pred[head], linear.classes,
+                                        f"{name}: {head}", plots_dir / f"cm_{name}_{head}.png")
+                evaluate.plot_calibration(frame[head], proba, f"{name}: {head}",
+                                          plots_dir / f"calibration_{name}_{head}.png")
+        if name == "test":
+            report["test_per_source"] = evaluate.per_source(
+                frame, pred, list(predictor.model.heads)).to_dict(orient="records")
+    report["semeval_heldout"] = evaluate.semeval_report(predictor, limit=semeval_limit)
+    return report
+
+
+def gold_score(report: dict[str, Any]) -> float:
+    """The single number the champion alias is decided on: mean gold macro-F1 and AUC."""
+    gold = report["gold"]
+    parts = [gold[h]["macro_f1"] for h in ("interaction_type", "journey_stage", "sentiment")]
+    parts.append(gold["urgency"]["roc_auc_urgent"] or 0.0)
+    return float(sum(parts) / len(parts))
+
+
+def run_training(config_path: Path, output_dir: Path, track: bool = True,
+                 version: str | None = None) -> dict[str, Any]:
+    """Train, evaluate, save a verified artifact and (optionally) log it all to MLflow."""
+    import tempfile
+
+    from interaction_classifier.artifact import save_artifact, write_manifest
+    from interaction_classifier.config import DATA_DIR, load_taxonomy
+    from interaction_classifier.corpus import fingerprint, read_corpus
+    from interaction_classifier.predict import Predictor
+
+    cfg = TrainConfig.load(config_path)
+    corpus = read_corpus(cfg.corpus_path())
+    matcher = CueMatcher(DATA_DIR / "patterns")
+    model = train_model(corpus, cfg, matcher, version=version)
+    plots = Path(tempfile.mkdtemp(prefix="ic-plots-"))
+    report = evaluation_report(Predictor(model, {}, output_dir), corpus, plots)
+    report["gold_score"] = gold_score(report)
+    manifest = {"name": "interaction-classifier", "version": model.version,
+                "corpus_fingerprint": fingerprint(corpus), "config": cfg.raw,
+                "taxonomy": load_taxonomy().as_dict(), "metrics": report}
+    save_artifact(model, output_dir, manifest)
+    if track:
+        _track(cfg, output_dir, report, manifest, plots)
+    write_manifest(output_dir, manifest)
+    return report
+
+
+def _track(cfg: TrainConfig, output_dir: Path, report: dict[str, Any], manifest: dict,
+           plots: Path) -> None:
+    """Log params, metrics, plots and the pyfunc; move ``champion`` if gold improves."""
+    import mlflow
+
+    from interaction_classifier import tracking
+    from interaction_classifier.predict import load_model
+
+    ml = cfg.section("mlflow")
+    tracking.setup(ml.get("experiment", "interaction-classifier"))
+    name = ml.get("registered_model", "interaction-classifier")
+    with mlflow.start_run(run_name=f"train-{manifest['version']}") as run:
+        mlflow.log_params(cfg.flat_params())
+        mlflow.log_param("corpus_fingerprint", manifest["corpus_fingerprint"])
+        mlflow.set_tag("model_version", manifest["version"])
+        mlflow.log_metrics(tracking.flatten_metrics(
+            {k: v for k, v in report.items() if k != "test_per_source"}))
+        mlflow.log_artifacts(str(plots), artifact_path="plots")
+        if cfg.path is not None:
+            mlflow.log_artifact(str(cfg.path), artifact_path="config")
+        predictor = load_model(output_dir)
+        example = pd.DataFrame({"text": ["My card was stolen, please block it now!",
+                                         "Thanks for the quick help yesterday."]})
+        info = tracking.log_model_dir(output_dir, example, predictor.predict_batch(
+            example["text"].tolist()), name)
+        manifest["mlflow"] = {"run_id": run.info.run_id, "model_uri": info.model_uri,
+                              "registered_version": str(info.registered_model_version)}
+        manifest["mlflow"]["champion"] = tracking.promote_if_better(
+            name, str(info.registered_model_version), report["gold_score"], "gold_score")
