@@ -1,0 +1,133 @@
+"""The spaCy text layer: one cached blank English pipeline, parsing and TF-IDF normalisation.
+
+No trained spaCy model is used (none can be downloaded): the pipeline is ``spacy.blank("en")``
+plus a lookup lemmatizer whose tables come from ``spacy-lookups-data``. Prediction of one short
+message must stay well under a millisecond, so the lemmatizer maps lower-case hashes to lemma
+hashes with a plain dict instead of spaCy's per-token Python lookups.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+
+import spacy
+from spacy.lang.en import English
+from spacy.language import Language
+from spacy.pipeline import Lemmatizer
+from spacy.tokens import Doc, Token
+
+KEPT_PUNCT = frozenset({"!", "?"})
+_JOINERS = frozenset({"\u200d", "\ufe0f"})  # emoji joiners left over when emoji are split
+_TAG_RE = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
+_NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
+# Control characters and bidi overrides break tokenisation or hide text; ZWJ (emoji) is kept.
+_CONTROL = {cp: " " for cp in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+_BIDI = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)
+_CONTROL.update({cp: None for cp in _BIDI})
+_CONTROL.update({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"'})
+
+
+class LowerLookupLemmatizer(Lemmatizer):
+    """Lookup lemmatizer keyed on the lower-case form, so "Stolen" and "stolen" share a lemma."""
+
+    def initialize(self, get_examples=None, *, nlp=None, lookups=None) -> None:
+        """Load the lookup tables, then precompute ``lower hash -> lemma hash`` for speed."""
+        super().initialize(get_examples, nlp=nlp, lookups=lookups)
+        table = self.lookups.get_table("lemma_lookup")
+        strings = self.vocab.strings
+        self._lemma_ids = {key: strings.add(value.lower()) for key, value in table.items()}
+
+    def lookup_lemmatize(self, token: Token) -> list[str]:
+        """Lower-case lemma of one token (the slow path; ``__call__`` uses the hash map)."""
+        lower = token.lower_
+        return [self.lookups.get_table("lemma_lookup").get(lower, lower).lower()]
+
+    def __call__(self, doc: Doc) -> Doc:
+        """Set every token's lemma from the precomputed map (unknown words keep their lower)."""
+        lemma_ids = self._lemma_ids
+        for token in doc:
+            token.lemma = lemma_ids.get(token.lower, token.lower)
+        return doc
+
+
+@English.factory(
+    "lower_lookup_lemmatizer",
+    assigns=["token.lemma"],
+    default_config={"model": None, "mode": "lookup", "overwrite": True, "scorer": None},
+)
+def make_lower_lookup_lemmatizer(
+    nlp: Language, model, name: str, mode: str, overwrite: bool, scorer
+) -> LowerLookupLemmatizer:
+    """spaCy factory for :class:`LowerLookupLemmatizer`."""
+    return LowerLookupLemmatizer(
+        nlp.vocab, model, name, mode=mode, overwrite=overwrite, scorer=scorer
+    )
+
+
+@lru_cache(maxsize=1)
+def get_nlp() -> Language:
+    """The shared pipeline: blank English tokenizer + lookup lemmatizer, nothing downloaded."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lower_lookup_lemmatizer", name="lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    return nlp
+
+
+def clean(text: str) -> str:
+    """Make raw text safe to tokenise: HTML entities and tags, control and bidi characters."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    if not text.isascii():  # lone surrogates cannot be encoded and would crash spaCy
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    if "&" in text:
+        text = html.unescape(text)
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    return unicodedata.normalize("NFKC", text.translate(_CONTROL))
+
+
+def parse(text: str) -> Doc:
+    """Clean and process one text once, for both normalisation and cue matching."""
+    return get_nlp()(clean(text))
+
+
+def parse_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[Doc]:
+    """Batched :func:`parse` via ``nlp.pipe``."""
+    return get_nlp().pipe((clean(t) for t in texts), batch_size=batch_size)
+
+
+def token_feature(token: Token) -> str | None:
+    """The feature string of one token, or None to drop it (spaces, most punctuation)."""
+    text = token.text
+    if token.is_space or text in _JOINERS:
+        return None
+    if token.like_email:
+        return "EMAIL"
+    if token.like_url:
+        return "URL"
+    if text[0] == "@" and len(text) > 1:
+        return "@USER"
+    if _NUM_RE.fullmatch(text.lower()) or sum(ch.isdigit() for ch in text) >= 3:
+        return "NUM"
+    if token.is_punct:
+        return text if text in KEPT_PUNCT else None
+    return token.lemma_
+
+
+def normalise_doc(doc: Doc) -> str:
+    """Space-joined lower-case lemmas with URLs, mentions, numbers and emails masked."""
+    return " ".join(f for f in map(token_feature, doc) if f)
+
+
+def normalise(text: str) -> str:
+    """Normalise one raw message for TF-IDF features."""
+    return normalise_doc(parse(text))
+
+
+def normalise_many(texts: Iterable[str], batch_size: int = 256) -> list[str]:
+    """Normalise many messages with ``nlp.pipe`` batching."""
+    return [normalise_doc(doc) for doc in parse_many(texts, batch_size=batch_size)]

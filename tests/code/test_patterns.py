@@ -1,0 +1,179 @@
+"""The cue patterns: every pattern fires on its positives and not on its negatives."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import pytest
+from spacy.matcher import Matcher
+
+from interaction_classifier.config import DATA_DIR
+from interaction_classifier.cues import Cue, CueMatcher, PatternError, get_matcher
+from interaction_classifier.text import parse
+
+PATTERN_DIR = DATA_DIR / "patterns"
+EXAMPLES = [
+    json.loads(line)
+    for line in (PATTERN_DIR / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> CueMatcher:
+    return get_matcher()
+
+
+def _ids(matcher: CueMatcher, text: str) -> set[str]:
+    return {cue.id for cue in matcher.match(text)}
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=[f"{e['pattern_id']}|{e['fires']}|{e['text'][:30]}" for e in EXAMPLES]
+)
+def test_example(matcher: CueMatcher, example: dict) -> None:
+    fired = _ids(matcher, example["text"])
+    assert (example["pattern_id"] in fired) == example["fires"], fired
+
+
+def test_every_pattern_has_a_positive_example(matcher: CueMatcher) -> None:
+    positives = {e["pattern_id"] for e in EXAMPLES if e["fires"]}
+    assert set(matcher.specs) - positives == set()
+
+
+def test_examples_name_known_patterns(matcher: CueMatcher) -> None:
+    assert {e["pattern_id"] for e in EXAMPLES} - set(matcher.specs) == set()
+
+
+def test_every_pattern_file_has_negatives(matcher: CueMatcher) -> None:
+    negatives: dict[str, int] = defaultdict(int)
+    for example in EXAMPLES:
+        if not example["fires"]:
+            negatives[matcher.specs[example["pattern_id"]].head] += 1
+    heads = {spec.head for spec in matcher.specs.values()}
+    assert all(negatives[head] >= 5 for head in heads), dict(negatives)
+
+
+def test_engine_agrees_with_spacy_matcher(matcher: CueMatcher) -> None:
+    """The fast engine must fire exactly the token patterns spaCy's own Matcher fires."""
+    reference = Matcher(matcher.nlp.vocab)
+    for spec in matcher.specs.values():
+        if spec.pattern is not None:
+            reference.add(spec.id, [spec.pattern])
+    strings = matcher.nlp.vocab.strings
+    token_ids = {s.id for s in matcher.specs.values() if s.pattern is not None}
+    for example in EXAMPLES:
+        doc = parse(example["text"])
+        expected = {strings[m] for m, _, _ in reference(doc)}
+        ours = {pid for pid, _, _ in matcher._raw_matches(doc) if pid in token_ids}
+        assert ours == expected, example["text"]
+
+
+def test_urgency_covers_every_driver(matcher: CueMatcher) -> None:
+    labels = {s.label for s in matcher.specs.values() if s.head == "urgency"}
+    assert labels == {"time_pressure", "risk", "repetition", "churn_threat", "dissatisfaction"}
+
+
+def test_negation_blocks_time_pressure(matcher: CueMatcher) -> None:
+    assert "urgency.time_pressure.urgent" not in _ids(matcher, "It's not urgent at all")
+    assert "urgency.time_pressure.urgent" in _ids(matcher, "It's urgent")
+
+
+def test_match_accepts_doc_and_orders_by_appearance(matcher: CueMatcher) -> None:
+    cues = matcher.match(parse("Thanks! But my card was stolen, please block it asap"))
+    assert all(isinstance(c, Cue) for c in cues)
+    ids = [c.id for c in cues]
+    assert ids.index("interaction_type.compliment.thanks") < ids.index("urgency.time_pressure.asap")
+    assert len(ids) == len(set(ids))
+    assert next(c for c in cues if c.id == "urgency.time_pressure.asap").text == "asap"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x01", "😀😀😀", "<b></b>", "مرحبا", "a" * 5000])
+def test_match_never_crashes(matcher: CueMatcher, text: str) -> None:
+    assert isinstance(matcher.match(text), list)
+
+
+def test_featurize_counts_per_group(matcher: CueMatcher) -> None:
+    names = matcher.feature_names()
+    assert "cue:urgency=risk" in names and "cue:interaction_type=complaint" in names
+    assert len(names) == len(set(names))
+    x = matcher.featurize(["My card was stolen and I think this is fraud", "hello", ""])
+    assert x.shape == (3, len(names))
+    assert x[0, names.index("cue:urgency=risk")] >= 2
+    assert x[1].sum() == 0 and x[2].sum() == 0
+    assert matcher.featurize([]).shape == (0, len(names))
+
+
+# ---- validation -----------------------------------------------------------------------------
+
+GOOD = {
+    "id": "interaction_type.question.qm",
+    "head": "interaction_type",
+    "label": "question",
+    "reason": "question mark",
+    "pattern": [{"ORTH": "?"}],
+}
+
+
+def _write(tmp_path, *records, raw: str | None = None):
+    lines = [json.dumps(r) for r in records] + ([raw] if raw is not None else [])
+    (tmp_path / "interaction_type.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_valid_custom_directory(tmp_path) -> None:
+    m = CueMatcher(_write(tmp_path, GOOD))
+    assert [c.id for c in m.match("why?")] == [GOOD["id"]]
+    assert m.feature_names() == ["cue:interaction_type=question"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"label": "rant"}, "unknown label 'rant'"),
+        ({"head": "mood"}, "unknown head 'mood'"),
+        ({"reason": ""}, "missing or empty fields"),
+        ({"phrase": "why"}, "exactly one of"),
+        ({"pattern": []}, "non-empty list"),
+        ({"pattern": [{"LOWER": "Why"}]}, "lower case"),
+        ({"pattern": [{"LOWER": {"FUZZY": "why"}}]}, "invalid"),
+        ({"pattern": [{"SHAPE": "Xxx"}]}, "not supported"),
+        ({"lowers": True}, "only allowed for urgency"),
+    ],
+)
+def test_bad_pattern_is_rejected_with_file_and_line(tmp_path, change, message) -> None:
+    with pytest.raises(PatternError, match=message) as info:
+        CueMatcher(_write(tmp_path, GOOD, {**GOOD, "id": "interaction_type.question.x", **change}))
+    assert "interaction_type.question.x" in str(info.value) or "interaction_type.jsonl:2" in str(
+        info.value
+    )
+
+
+def test_bad_json_names_file_and_line(tmp_path) -> None:
+    with pytest.raises(PatternError, match=r"interaction_type\.jsonl:2"):
+        CueMatcher(_write(tmp_path, GOOD, raw="{not json"))
+
+
+def test_duplicate_id_is_rejected(tmp_path) -> None:
+    with pytest.raises(PatternError, match="duplicate id"):
+        CueMatcher(_write(tmp_path, GOOD, GOOD))
+
+
+def test_urgency_needs_a_known_driver(tmp_path) -> None:
+    bad = {
+        "id": "urgency.high.x",
+        "head": "urgency",
+        "label": "high",
+        "driver": "high",
+        "reason": "r",
+        "phrase": "now",
+    }
+    (tmp_path / "urgency.jsonl").write_text(json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(PatternError, match=r"urgency\.jsonl:1: unknown label 'high'"):
+        CueMatcher(tmp_path)
+
+
+def test_empty_directory_is_an_error(tmp_path) -> None:
+    with pytest.raises(PatternError, match="no pattern files"):
+        CueMatcher(tmp_path)

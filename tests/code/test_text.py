@@ -1,0 +1,60 @@
+"""The spaCy text layer: no downloaded model, robust normalisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from interaction_classifier.text import get_nlp, normalise, normalise_many, parse
+
+
+def test_blank_pipeline_with_lookup_lemmatizer() -> None:
+    nlp = get_nlp()
+    assert nlp is get_nlp()
+    assert nlp.pipe_names == ["lemmatizer"]
+    assert nlp.get_pipe("lemmatizer").mode == "lookup"
+    assert nlp.meta["name"] == "pipeline"  # spacy.blank, not a packaged model
+    assert "lemma_lookup" in nlp.get_pipe("lemmatizer").lookups.tables
+
+
+def test_lemmas_are_lower_case_and_case_insensitive() -> None:
+    assert [t.lemma_ for t in parse("Stolen CARDS were Charged")] == [
+        "steal",
+        "card",
+        "be",
+        "charge",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("See https://example.com/x?a=1 now", "see URL now"),
+        ("@support_team why??", "@USER why ? ?"),
+        ("Order 12345 cost £20.50", "order NUM cost £ NUM"),
+        ("mail me at jo.smith@example.org", "mail me at EMAIL"),
+        ("I love it 😍!", "i love it 😍 !"),
+        ("  lots\n\tof   space ", "lot of space"),
+        ("", ""),
+        ("<p>Hello&nbsp;there</p>", "hello there"),
+        ("bad\x00\x07 chars\u202e here", "bad char here"),
+    ],
+)
+def test_normalise(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["مرحبا بالعالم", "שלום", "👨‍👩‍👧‍👦", "\ufeff\u200f", "a" * 10_000, "�\udcff"]
+)
+def test_normalise_never_crashes(text: str) -> None:
+    out = normalise(text)
+    assert isinstance(out, str) and "  " not in out
+
+
+def test_curly_apostrophe_is_straightened() -> None:
+    assert normalise("It’s broken, don’t") == normalise("It's broken, don't")
+
+
+def test_normalise_many_matches_normalise() -> None:
+    texts = ["Cancel my order!", "", "What's the price?"]
+    assert normalise_many(texts, batch_size=2) == [normalise(t) for t in texts]
