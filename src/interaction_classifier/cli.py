@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from interaction_classifier.cli_score import score_command
 from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
 app.add_typer(corpus_app, name="corpus")
 console = Console()
+app.command("score")(score_command)
 
 
 @corpus_app.command("build")
@@ -30,7 +32,8 @@ def corpus_build(
     path = write_corpus(frame, cfg.output)
     console.print(f"[bold]corpus[/] {path} ({report.rows_written} rows, "
                   f"fingerprint {report.fingerprint})")
-    console.print(f"loaded {report.rows_loaded}; removed: gold overlap {report.rows_gold_removed}"
+    console.print(f"loaded {report.rows_loaded}; removed: annotator skips "
+                  f"{report.rows_skipped_by_annotators}, gold overlap {report.rows_gold_removed}"
                   f", duplicates {report.rows_duplicates_removed}, no label "
                   f"{report.rows_unlabelled_removed}")
     table = Table("split", "rows", "interaction_type", "journey_stage", "sentiment", "urgency")
@@ -39,6 +42,16 @@ def corpus_build(
                       *(str(int(grp[h].notna().sum())) for h in
                         ("interaction_type", "journey_stage", "sentiment", "urgency")))
     console.print(table)
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    config: Annotated[Path | None, typer.Option(help="Corpus config (TOML).")] = None,
+) -> None:
+    """Print label counts per source per head of the built corpus, as Markdown."""
+    from interaction_classifier.corpus import counts_markdown, load_corpus_config, read_corpus
+
+    typer.echo(counts_markdown(read_corpus(load_corpus_config(config).output)))
 
 
 @app.command()
@@ -64,7 +77,7 @@ def evaluate(
 ) -> None:
     """Print the evaluation report (test split, gold set, SemEval) for a saved model."""
     from interaction_classifier.corpus import read_corpus
-    from interaction_classifier.predict import load_model
+    from interaction_classifier.predictor import load_model
     from interaction_classifier.train import evaluation_report, gold_score
 
     predictor = load_model(model)
@@ -97,7 +110,7 @@ def predict_cmd(
     model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
 ) -> None:
     """Classify one message."""
-    from interaction_classifier.predict import load_model
+    from interaction_classifier.predictor import load_model
 
     result = load_model(model).predict(text)
     if as_json:

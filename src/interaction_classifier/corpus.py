@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -57,6 +58,7 @@ class CorpusConfig:
     valid_fraction: float
     test_fraction: float
     sources: list[SourceSpec]
+    annotations: list[str] = field(default_factory=list)
 
 
 def load_corpus_config(path: str | Path | None = None) -> CorpusConfig:
@@ -68,6 +70,7 @@ def load_corpus_config(path: str | Path | None = None) -> CorpusConfig:
         valid_fraction=float(raw.get("valid_fraction", 0.1)),
         test_fraction=float(raw.get("test_fraction", 0.1)),
         sources=[SourceSpec(**spec) for spec in raw["sources"]],
+        annotations=list(raw.get("annotations", [])),
     )
 
 
@@ -79,9 +82,7 @@ def dedup_key(text: str) -> str:
 
 def load_gold_keys() -> tuple[set[tuple[str, str]], set[str]]:
     """Gold (dataset, source_id) pairs and the dedup keys of their texts, to keep out."""
-    if not GOLD_FILE.is_file():
-        return set(), set()
-    gold = load_gold()
+    gold = load_gold(GOLD_FILE)
     ids = set(zip(gold["dataset"], gold["source_id"], strict=True))
     return ids, {dedup_key(t) for t in gold["text"]}
 
@@ -163,6 +164,44 @@ def _apply_rules(df: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
     return df
 
 
+def load_annotations(patterns: list[str], taxonomy: Taxonomy) -> pd.DataFrame:
+    """Hand-labelled training rows (ids and labels only), validated against the taxonomy."""
+    paths = sorted({p for pattern in patterns for p in PROJECT_ROOT.glob(pattern)})
+    if patterns and not paths:
+        raise FileNotFoundError(f"no annotation files match {patterns}")
+    if not paths:
+        return pd.DataFrame(columns=["dataset", "source_id", *HEADS, "skip"])
+    frame = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths],
+                      ignore_index=True)
+    for head in HEADS:
+        bad = sorted(set(frame[head]) - set(taxonomy.labels(head)) - {""})
+        if bad:
+            raise ValueError(f"annotations: head {head!r} has unknown labels {bad}")
+    if frame.duplicated(["dataset", "source_id"]).any():
+        raise ValueError("annotations: a (dataset, source_id) is labelled twice")
+    return frame
+
+
+def _apply_annotations(frame: pd.DataFrame, notes: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Hand labels replace mapping and rule labels; rows marked skip are removed."""
+    notes = notes.set_index(["dataset", "source_id"])
+    keys = list(zip(frame["source"], frame["source_id"], strict=True))
+    hit = np.array([k in notes.index for k in keys])
+    skip = np.zeros(len(frame), dtype=bool)
+    frame = frame.copy()
+    for pos in hit.nonzero()[0]:
+        note = notes.loc[keys[pos]]
+        if note["skip"] == "1":
+            skip[pos] = True
+            continue
+        idx = frame.index[pos]
+        for head in HEADS:
+            frame.at[idx, head] = note[head] or pd.NA
+        frame.at[idx, "label_origin"] = "hand"
+        frame.at[idx, "rule_ids"] = pd.NA
+    return frame[~skip], int(skip.sum())
+
+
 def _assign_splits(keys: pd.Series, cfg: CorpusConfig) -> pd.Series:
     """Deterministic split from a hash of the dedup key: one text, one split."""
     def split_of(key: str) -> str:
@@ -180,6 +219,7 @@ class BuildReport:
     """What the build did, for the CLI and the datasheet."""
 
     rows_loaded: int
+    rows_skipped_by_annotators: int
     rows_gold_removed: int
     rows_duplicates_removed: int
     rows_unlabelled_removed: int
@@ -194,12 +234,13 @@ def build_corpus(cfg: CorpusConfig | None = None) -> tuple[pd.DataFrame, BuildRe
     frame = pd.concat([_label_source(s, taxonomy, cfg.seed) for s in cfg.sources],
                       ignore_index=True)
     loaded = len(frame)
+    frame, skipped = _apply_annotations(frame, load_annotations(cfg.annotations, taxonomy))
     frame["_key"] = frame["text"].map(dedup_key)
     gold_ids, gold_keys = load_gold_keys()
     in_gold = frame.apply(lambda r: (r["source"], r["source_id"]) in gold_ids, axis=1)
     in_gold |= frame["_key"].isin(gold_keys)
     frame = frame[~in_gold & (frame["_key"] != "")]
-    gold_removed = loaded - len(frame)
+    gold_removed = loaded - skipped - len(frame)
     before = len(frame)
     frame = frame.drop_duplicates("_key", keep="first")
     dup_removed = before - len(frame)
@@ -209,7 +250,7 @@ def build_corpus(cfg: CorpusConfig | None = None) -> tuple[pd.DataFrame, BuildRe
     frame["split"] = _assign_splits(frame["_key"], cfg)
     frame = frame.sort_values(["source", "source_id"], kind="stable")[COLUMNS]
     frame = frame.reset_index(drop=True).astype({c: "string" for c in COLUMNS})
-    report = BuildReport(loaded, gold_removed, dup_removed, unlabelled_removed, len(frame),
+    report = BuildReport(loaded, skipped, gold_removed, dup_removed, unlabelled_removed, len(frame),
                          fingerprint(frame))
     return frame, report
 
@@ -238,3 +279,17 @@ def read_corpus(path: str | Path | None = None) -> pd.DataFrame:
             f"corpus not found at {path}; build it with `interaction-classifier corpus build`"
         )
     return pd.read_parquet(path)
+
+
+def counts_markdown(frame: pd.DataFrame) -> str:
+    """Per head, a source x label count table in Markdown (for the datasheet)."""
+    parts = []
+    for head in HEADS:
+        table = pd.crosstab(frame["source"], frame[head], margins=True, margins_name="total")
+        parts.append(f"#### {head}\n\n{table.to_markdown()}\n")
+    origin = pd.crosstab(frame["source"], frame["label_origin"], margins=True,
+                         margins_name="total")
+    parts.append(f"#### label origin\n\n{origin.to_markdown()}\n")
+    splits = pd.crosstab(frame["source"], frame["split"], margins=True, margins_name="total")
+    parts.append(f"#### splits\n\n{splits.to_markdown()}\n")
+    return "\n".join(parts)

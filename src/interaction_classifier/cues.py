@@ -386,15 +386,14 @@ class CueMatcher:
 
     def featurize(self, texts: Iterable[str | Doc]) -> sp.csr_matrix:
         """Count of distinct fired patterns per group, one row per text."""
-        rows: list[int] = []
-        cols: list[int] = []
-        n_rows = 0
-        for n_rows, item in enumerate(texts, 1):
-            for cue in self.match(item):
-                rows.append(n_rows - 1)
-                cols.append(self._group_index[self.group_of(cue)])
+        return self.count([self.match(item) for item in texts])
+
+    def count(self, cue_lists: list[list[Cue]]) -> sp.csr_matrix:
+        """Group counts for already-matched cues (so a caller can match once and reuse)."""
+        rows = [i for i, cues in enumerate(cue_lists) for _ in cues]
+        cols = [self._group_index[self.group_of(c)] for cues in cue_lists for c in cues]
         data = np.ones(len(rows), dtype=np.float64)
-        return sp.csr_matrix((data, (rows, cols)), shape=(n_rows, len(self._groups)))
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(cue_lists), len(self._groups)))
 
 
 def _blocked(spec: PatternSpec, start: int, end: int, blockers: list[tuple[str, int, int]]) -> bool:

@@ -25,7 +25,7 @@ from sklearn.metrics import (
 )
 
 from interaction_classifier.data import load
-from interaction_classifier.predict import Predictor
+from interaction_classifier.predictor import Predictor
 
 SEMEVAL_HELDOUT_FILE = "twitter-2016test-A.txt"
 URGENT = ("critical", "high")

@@ -17,7 +17,6 @@ import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
 from interaction_classifier.features import TextFeaturizer
-from interaction_classifier.text import get_nlp
 
 URGENCY_DRIVERS = ("risk", "time_pressure", "repetition", "churn_threat", "dissatisfaction")
 
@@ -60,17 +59,20 @@ class LinearHead:
 
 @dataclass
 class UrgencyModel:
-    """Logistic model of P(critical or high) over head probabilities and urgency cues.
+    """Logistic model of P(critical or high) stacked on a text head, the heads and the cues.
 
-    Inputs are the interaction-type and sentiment probabilities and one 0/1 flag per urgency
-    driver (plus one for urgency-lowering cues), so every coefficient can be read and
-    explained. The score is the calibrated probability; tiers come from config thresholds.
+    Inputs: the probability from a text classifier trained to spot urgent messages (word and
+    character n-grams: "stolen", "third time", "asap"), the interaction-type and sentiment
+    probabilities, and one 0/1 flag per urgency driver (plus one for urgency-lowering
+    cues). Each coefficient can be read and explained. The score is the calibrated
+    probability that a message is critical or high; tiers come from config thresholds.
     """
 
     feature_names: list[str]
     coef: np.ndarray
     intercept: float
     tiers: dict[str, float]
+    text_head: LinearHead
     low_tier: str = "low"
 
     def score(self, features: np.ndarray) -> np.ndarray:
@@ -92,9 +94,11 @@ def driver_flags(cues: list[Cue]) -> np.ndarray:
     return np.array([d in fired for d in URGENCY_DRIVERS] + [lowers], dtype=np.float32)
 
 
-def urgency_inputs(probas: dict[str, np.ndarray], flags: np.ndarray) -> np.ndarray:
-    """The urgency model's input matrix: type and sentiment probabilities, then cue flags."""
-    return np.hstack([probas["interaction_type"], probas["sentiment"], flags])
+def urgency_inputs(urgent_text: np.ndarray, probas: dict[str, np.ndarray],
+                   flags: np.ndarray) -> np.ndarray:
+    """The urgency model's input matrix: text-head P(urgent), type and sentiment, cue flags."""
+    return np.hstack([urgent_text.reshape(-1, 1), probas["interaction_type"],
+                      probas["sentiment"], flags])
 
 
 @dataclass
@@ -135,10 +139,11 @@ class InteractionModel:
     def head_probabilities(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list]:
         """Per-head probability matrices and the cues of each text (spaCy under a lock)."""
         with self._lock:
-            X = self.featurizer.transform(texts)
-            cues = [self.matcher.match(doc) for doc in get_nlp().pipe(texts)] \
-                if self.has_urgency else [[] for _ in texts]
-        return {name: head.proba(X) for name, head in self.heads.items()}, cues
+            X, cues = self.featurizer.transform_with_cues(texts)
+        probas = {name: head.proba(X) for name, head in self.heads.items()}
+        if self.has_urgency:
+            probas["_urgent_text"] = self.urgency.text_head.proba(X)[:, 1]
+        return probas, cues
 
     def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
         """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
@@ -153,7 +158,8 @@ class InteractionModel:
             out["sentiment_score"] = p[:, sent.index("positive")] - p[:, sent.index("negative")]
             flags = np.vstack([driver_flags(c) for c in cues]) if len(texts) else \
                 np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
-            score = self.urgency.score(urgency_inputs(probas, flags))
+            score = self.urgency.score(urgency_inputs(probas.pop("_urgent_text"), probas,
+                                                      flags))
             out["urgency"] = score
             out["priority"] = [self.urgency.tier(s) for s in score]
             reasons = [self._reasons(c, out, i) for i, c in enumerate(cues)]

@@ -29,7 +29,6 @@ from interaction_classifier.model import (
     softmax,
     urgency_inputs,
 )
-from interaction_classifier.text import get_nlp
 
 URGENT_TIERS = ("critical", "high")
 
@@ -82,12 +81,20 @@ def head_rows(frame: pd.DataFrame, head: str, cap: int | None, seed: int) -> pd.
     return pd.concat(parts).sort_index()
 
 
+def label_weights(rows: pd.DataFrame, head: str, weights: dict[str, float]) -> np.ndarray:
+    """Per-row weight by where this head's label came from: hand, rule or mapping."""
+    from_rule = rows["rule_ids"].fillna("").str.contains(f"{head}=", regex=False)
+    origin = np.where(from_rule, "rule", rows["label_origin"].fillna("mapping").str.split("+")
+                      .str[0].to_numpy())
+    return np.array([weights.get(o, 1.0) for o in origin], dtype=np.float64)
+
+
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
-             max_iter: int, seed: int) -> LinearHead:
+             max_iter: int, seed: int, sample_weight: np.ndarray | None = None) -> LinearHead:
     """Multinomial logistic regression, reduced to its weights."""
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
                              random_state=seed, tol=1e-4)
-    clf.fit(X, y)
+    clf.fit(X, y, sample_weight=sample_weight)
     return LinearHead.from_estimator(name, clf)
 
 
@@ -104,20 +111,23 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
-def fit_urgency(probas: dict[str, np.ndarray], flags: np.ndarray, tiers: pd.Series,
-                feature_names: list[str], cfg: dict[str, Any], seed: int) -> UrgencyModel:
-    """Logistic model of P(critical or high) on validation rows with an urgency label."""
-    X = urgency_inputs(probas, flags)
+def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
+                flags: np.ndarray, tiers: pd.Series, feature_names: list[str],
+                cfg: dict[str, Any], seed: int) -> UrgencyModel:
+    """Stack the urgency text head, head probabilities and cue flags on validation rows."""
+    inputs = urgency_inputs(text_head.proba(X)[:, 1], probas, flags)
     y = tiers.isin(URGENT_TIERS).to_numpy().astype(int)
     clf = LogisticRegression(C=float(cfg.get("C", 1.0)), max_iter=1000, random_state=seed)
-    clf.fit(X, y)
+    clf.fit(inputs, y)
     return UrgencyModel(feature_names=feature_names, coef=clf.coef_[0].astype(np.float64),
                         intercept=float(clf.intercept_[0]),
-                        tiers={k: float(v) for k, v in cfg["tiers"].items()})
+                        tiers={k: float(v) for k, v in cfg["tiers"].items()},
+                        text_head=text_head)
 
 
 def urgency_feature_names(heads: dict[str, LinearHead]) -> list[str]:
-    return ([f"p_interaction_type__{c}" for c in heads["interaction_type"].classes]
+    return (["p_urgent_text"]
+            + [f"p_interaction_type__{c}" for c in heads["interaction_type"].classes]
             + [f"p_sentiment__{c}" for c in heads["sentiment"].classes]
             + [f"cue:{d}" for d in URGENCY_DRIVERS] + ["cue:lowers"])
 
@@ -129,7 +139,7 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     train = corpus[corpus["split"] == "train"]
     valid = corpus[corpus["split"] == "valid"]
     cap = mcfg.get("max_rows_per_source")
-    selected = {h: head_rows(train, h, cap, seed) for h in cfg.heads}
+    selected = {h: head_rows(train, h, cap, seed) for h in [*cfg.heads, "urgency"]}
     union = pd.concat(selected.values())
     union = union[~union.index.duplicated()].sort_index()
     featurizer = TextFeaturizer(**{k: tuple(v) if isinstance(v, list) else v
@@ -137,23 +147,30 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     featurizer.fit(union["text"].tolist())
     X_all = featurizer.transform(union["text"].tolist())
     pos = {idx: i for i, idx in enumerate(union.index)}
-    X_valid = featurizer.transform(valid["text"].tolist())
+    X_valid, valid_cues = featurizer.transform_with_cues(valid["text"].tolist())
     heads: dict[str, LinearHead] = {}
     for h in cfg.heads:
         rows = [pos[i] for i in selected[h].index]
+        weights = label_weights(selected[h], h, mcfg.get("origin_weights", {}))
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
-                        mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed)
+                        mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
+                        weights)
         vmask = valid[h].notna().to_numpy()
         head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy())
         heads[h] = head
     ucfg = cfg.section("urgency")
+    urows = selected["urgency"]
+    urgent = np.where(urows["urgency"].isin(URGENT_TIERS), "urgent", "routine")
+    text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]], urgent,
+                         float(ucfg.get("text_C", 1.0)), mcfg.get("class_weight"),
+                         int(mcfg.get("max_iter", 2000)), seed,
+                         label_weights(urows, "urgency", mcfg.get("origin_weights", {})))
     umask = valid["urgency"].notna().to_numpy()
-    nlp = get_nlp()
-    flags = np.vstack([driver_flags(matcher.match(d))
-                       for d in nlp.pipe(valid["text"][umask].tolist())])
+    flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
+                       if keep])
     probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
-    urgency = fit_urgency(probas, flags, valid["urgency"][umask], urgency_feature_names(heads),
-                          ucfg, seed)
+    urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid["urgency"][umask],
+                          urgency_feature_names(heads), ucfg, seed)
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
     max_chars = int(cfg.section("predict").get("max_chars", 5000))
     version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -205,7 +222,7 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     from interaction_classifier.artifact import save_artifact, write_manifest
     from interaction_classifier.config import DATA_DIR, load_taxonomy
     from interaction_classifier.corpus import fingerprint, read_corpus
-    from interaction_classifier.predict import Predictor
+    from interaction_classifier.predictor import Predictor
 
     cfg = TrainConfig.load(config_path)
     corpus = read_corpus(cfg.corpus_path())
@@ -230,7 +247,7 @@ def _track(cfg: TrainConfig, output_dir: Path, report: dict[str, Any], manifest:
     import mlflow
 
     from interaction_classifier import tracking
-    from interaction_classifier.predict import load_model
+    from interaction_classifier.predictor import load_model
 
     ml = cfg.section("mlflow")
     tracking.setup(ml.get("experiment", "interaction-classifier"))

@@ -1,0 +1,91 @@
+"""Inline predict() benchmark: latency p50/p99, cold start, RSS after load, batch throughput.
+
+VADER's ``polarity_scores`` is measured in the same run as the reference a user would
+otherwise reach for. Prints numbers only; targets are in docs/benchmarks.md.
+Usage: python benchmarks/predict_latency.py [--n 2000] [--model models/default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+COLD = """
+import time, json, resource
+t0 = time.perf_counter()
+from interaction_classifier import load_model
+model = load_model({model!r})
+model.predict("My card was stolen, please block it now!")
+t1 = time.perf_counter()
+print(json.dumps({{"cold_start_s": t1 - t0,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def messages(n: int) -> list[str]:
+    """Real customer tweets (inbound twcs), cycled to n."""
+    from interaction_classifier.data import load
+
+    df = load("twcs")
+    texts = df.loc[df["inbound"], "text"].tolist()
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+def latencies(fn, texts: list[str]) -> np.ndarray:
+    out = np.empty(len(texts))
+    for i, text in enumerate(texts):
+        t = time.perf_counter()
+        fn(text)
+        out[i] = time.perf_counter() - t
+    return out * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+
+    colds = [json.loads(subprocess.run([sys.executable, "-c", COLD.format(model=args.model)],
+                                       capture_output=True, text=True, check=True).stdout)
+             for _ in range(3)]
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from interaction_classifier import load_model
+
+    model = load_model(args.model)
+    texts = messages(args.n)
+    for t in texts[:200]:
+        model.predict(t)
+    ours = latencies(model.predict, texts)
+    vader = SentimentIntensityAnalyzer()
+    theirs = latencies(vader.polarity_scores, texts)
+    batch = messages(20000)
+    t = time.perf_counter()
+    for i in range(0, len(batch), 1000):
+        model.predict_batch(batch[i:i + 1000])
+    batch_rate = len(batch) / (time.perf_counter() - t)
+    result = {
+        "n_messages": args.n,
+        "predict_p50_ms": float(np.percentile(ours, 50)),
+        "predict_p99_ms": float(np.percentile(ours, 99)),
+        "vader_p50_ms": float(np.percentile(theirs, 50)),
+        "vader_p99_ms": float(np.percentile(theirs, 99)),
+        "p50_ratio_vs_vader": float(np.percentile(ours, 50) / np.percentile(theirs, 50)),
+        "cold_start_s_median_of_3": float(np.median([c["cold_start_s"] for c in colds])),
+        "rss_after_load_mb_max_of_3": float(max(c["rss_mb"] for c in colds)),
+        "predict_batch_rows_per_s": batch_rate,
+        "this_process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    for key, value in result.items():
+        print(f"{key:32s} {value:12.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The corpus build: deterministic bytes, no leakage, gold kept out, provenance recorded."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from interaction_classifier.config import HEADS, load_taxonomy
+from interaction_classifier.corpus import (
+    COLUMNS,
+    build_corpus,
+    dedup_key,
+    load_corpus_config,
+    rule_labels,
+    write_corpus,
+)
+from interaction_classifier.cues import Cue
+from interaction_classifier.gold import load_gold
+
+
+@pytest.fixture(scope="module")
+def built(shared_data, tmp_path_factory) -> tuple[pd.DataFrame, Path, Path]:
+    cfg = load_corpus_config()
+    out = tmp_path_factory.mktemp("corpus")
+    first, report = build_corpus(cfg)
+    second, _ = build_corpus(cfg)
+    a = write_corpus(first, out / "a.parquet")
+    b = write_corpus(second, out / "b.parquet")
+    assert report.rows_written == len(first)
+    return first, a, b
+
+
+def test_build_is_deterministic(built) -> None:
+    _, a, b = built
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_schema_and_labels(built) -> None:
+    frame, _, _ = built
+    assert list(frame.columns) == COLUMNS
+    tax = load_taxonomy()
+    for head in HEADS:
+        assert set(frame[head].dropna()) <= set(tax.labels(head))
+        assert frame[head].notna().sum() > 1000
+    assert frame[list(HEADS)].notna().any(axis=1).all()
+    assert set(frame["label_origin"].dropna()) <= {"mapping", "rule", "mapping+rule", "hand"}
+    assert set(frame["split"]) == {"train", "valid", "test"}
+
+
+def test_rule_labels_record_their_pattern(built) -> None:
+    frame, _, _ = built
+    ruled = frame[frame["label_origin"].str.contains("rule", na=False)]
+    assert len(ruled) > 100
+    assert ruled["rule_ids"].notna().all()
+    assert frame.loc[frame["label_origin"] == "mapping", "rule_ids"].isna().all()
+
+
+def test_no_text_in_two_splits_and_no_duplicates(built) -> None:
+    frame, _, _ = built
+    keys = frame["text"].map(dedup_key)
+    assert keys.is_unique
+    assert keys.groupby(frame["split"]).apply(set).pipe(
+        lambda s: not (s["train"] & s["test"]) and not (s["train"] & s["valid"]))
+
+
+def test_gold_never_in_corpus(built) -> None:
+    frame, _, _ = built
+    gold = load_gold()
+    ids = set(zip(frame["source"], frame["source_id"], strict=True))
+    assert not ids & set(zip(gold["dataset"], gold["source_id"], strict=True))
+    assert not set(frame["text"].map(dedup_key)) & set(gold["text"].map(dedup_key))
+
+
+def test_semeval_heldout_never_in_corpus(built) -> None:
+    from interaction_classifier.evaluate import semeval_heldout
+
+    frame, _, _ = built
+    held = semeval_heldout()
+    sem = frame[frame["source"] == "semeval2017-sentiment"]
+    assert not set(sem["source_id"]) & set(held["source_id"])
+
+
+def test_dedup_key_ignores_case_urls_mentions_punctuation() -> None:
+    assert dedup_key("@Brand My ORDER is late!!! https://t.co/x") == dedup_key(
+        "my order is late")
+    assert dedup_key("order 12 late") != dedup_key("order 13 late")
+
+
+def _cue(head: str, label: str, lowers: bool = False) -> Cue:
+    return Cue(f"{head}.{label}.x", head, label, "r", "t", lowers)
+
+
+def test_rule_precedence_and_single_stage() -> None:
+    tax = load_taxonomy()
+    cues = [_cue("interaction_type", "question"), _cue("interaction_type", "complaint"),
+            _cue("journey_stage", "experience"), _cue("journey_stage", "loyalty"),
+            _cue("urgency", "repetition"), _cue("urgency", "risk")]
+    labels = rule_labels(cues, tax)
+    assert labels["interaction_type"][0] == "complaint"
+    assert "journey_stage" not in labels  # two stages fired: no rule label
+    assert labels["urgency"][0] == "critical"
+    thanks = rule_labels([_cue("interaction_type", "compliment"),
+                          _cue("urgency", "dissatisfaction", lowers=True)], tax)
+    assert thanks["urgency"][0] == "low"

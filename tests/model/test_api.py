@@ -1,0 +1,167 @@
+"""The inline API contract on the committed default model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from interaction_classifier import load_model, predict, predict_batch
+from interaction_classifier.artifact import ArtifactError, verify_artifact
+from interaction_classifier.config import load_taxonomy
+from interaction_classifier.predictor import DEFAULT_MODEL_DIR
+
+KEYS = {"interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",
+        "priority", "needs_review", "confidence", "probabilities", "reasons", "model_version"}
+TAX = load_taxonomy()
+
+
+def test_default_model_verifies_and_is_small() -> None:
+    manifest = verify_artifact(DEFAULT_MODEL_DIR)
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.rglob("*") if p.is_file())
+    assert size <= 25 * 1024 * 1024
+    assert manifest["corpus_fingerprint"] and manifest["libraries"]["scikit-learn"]
+    assert (DEFAULT_MODEL_DIR / "MODEL_CARD.md").is_file()
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, target)
+    return target
+
+
+def test_tampered_model_is_refused(tmp_path: Path) -> None:
+    target = _copy(tmp_path)
+    with (target / "model.joblib").open("r+b") as fh:
+        fh.seek(100)
+        byte = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_model(target)
+
+
+def test_truncated_model_is_refused(tmp_path: Path) -> None:
+    target = _copy(tmp_path)
+    data = (target / "model.joblib").read_bytes()
+    (target / "model.joblib").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_model(target)
+
+
+def test_tampered_pattern_file_and_missing_manifest_are_refused(tmp_path: Path) -> None:
+    target = _copy(tmp_path)
+    with (target / "patterns" / "urgency.jsonl").open("a") as fh:
+        fh.write("\n")
+    with pytest.raises(ArtifactError, match="checksum mismatch"):
+        load_model(target)
+    (target / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match="no manifest.json"):
+        load_model(target)
+
+
+def test_unlisted_pickle_is_refused(tmp_path: Path) -> None:
+    target = _copy(tmp_path)
+    (target / "extra.pkl").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="not in the manifest"):
+        load_model(target)
+
+
+def test_predict_contract() -> None:
+    result = predict("My card was stolen yesterday and I see payments I did not make!")
+    assert set(result) == KEYS
+    json.dumps(result)  # plain Python types only
+    for head in ("interaction_type", "journey_stage", "sentiment"):
+        assert result[head] in TAX.labels(head)
+        probs = result["probabilities"][head]
+        assert set(probs) == set(TAX.labels(head))
+        assert abs(sum(probs.values()) - 1) < 1e-5
+        assert result["confidence"][head] == pytest.approx(max(probs.values()))
+        assert result[head] == max(probs, key=probs.get)
+    assert -1 <= result["sentiment_score"] <= 1
+    assert 0 <= result["urgency"] <= 1
+    assert result["priority"] in TAX.labels("urgency")
+    assert isinstance(result["needs_review"], bool)
+    assert all(isinstance(r, str) for r in result["reasons"])
+    assert isinstance(result["model_version"], str) and result["model_version"]
+
+
+def test_predict_batch_contract_and_order() -> None:
+    texts = ["Where is my parcel?", "Thank you so much, great service!",
+             "Cancel my subscription now, this is the third time I ask.", "hi"] * 3
+    frame = predict_batch(texts)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == len(texts)
+    assert list(frame.columns[:7]) == ["interaction_type", "journey_stage", "sentiment",
+                                       "sentiment_score", "urgency", "priority", "needs_review"]
+    expected = [f"p_{h}__{lab}" for h in ("interaction_type", "journey_stage", "sentiment")
+                for lab in TAX.labels(h)]
+    assert sorted(frame.columns[7:]) == sorted(expected)
+    singles = [predict(t) for t in texts]
+    for i, single in enumerate(singles):
+        assert frame.loc[i, "interaction_type"] == single["interaction_type"]
+        assert frame.loc[i, "urgency"] == pytest.approx(single["urgency"], abs=1e-6)
+    assert predict_batch([]).shape[0] == 0
+
+
+def test_thread_safety_matches_serial() -> None:
+    texts = [f"Order {i}: my delivery is late again, please refund me" if i % 2 else
+             f"How much is plan {i}?" for i in range(64)]
+    serial = [predict(t) for t in texts]
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> dict:
+        if i < 8:
+            barrier.wait()
+        return predict(texts[i])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(work, range(len(texts))))
+    for a, b in zip(serial, parallel, strict=True):
+        assert a["interaction_type"] == b["interaction_type"]
+        assert a["urgency"] == pytest.approx(b["urgency"], abs=1e-9)
+
+
+@pytest.mark.parametrize("value", [None, 42, 3.5, b"bytes", ["list"], {"text": "x"}])
+def test_non_string_raises_type_error_naming_type(value: object) -> None:
+    with pytest.raises(TypeError, match=type(value).__name__):
+        predict(value)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=type(value).__name__):
+        predict_batch(["fine", value])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \r\n"])
+def test_empty_text_is_flagged(text: str) -> None:
+    result = predict(text)
+    assert result["needs_review"] is True
+    assert any("empty" in r for r in result["reasons"])
+    assert result["interaction_type"] in TAX.labels("interaction_type")
+
+
+def test_long_text_is_truncated_with_reason() -> None:
+    model = load_model()
+    result = model.predict("my order is late " * (model.max_chars // 5))
+    assert any("truncated" in r for r in result["reasons"])
+    short = model.predict("my order is late")
+    assert not any("truncated" in r for r in short["reasons"])
+
+
+@pytest.mark.parametrize("text", [
+    "Great app 😍🔥👍🏽 but it crashes", "הזמנה שלי לא הגיעה", "مرحبا، أين طلبي؟",
+    "bad\x00control\x07chars\x1b[31m", "<b>Refund</b> &amp; <script>alert(1)</script>",
+    "\u202eevil bidi\u202c", "\ud800 lone surrogate", "Ω" * 3000,
+])
+def test_any_unicode_works(text: str) -> None:
+    result = predict(text)
+    assert result["interaction_type"] in TAX.labels("interaction_type")
+    assert 0 <= result["urgency"] <= 1
+
+
+def test_load_model_returns_same_api(tmp_path: Path) -> None:
+    model = load_model(_copy(tmp_path))
+    assert model.predict("Where is my order?")["model_version"] == predict("x")["model_version"]
+    assert list(model.predict_batch(["a", "b"]).index) == [0, 1]
