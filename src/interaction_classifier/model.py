@@ -59,25 +59,33 @@ class LinearHead:
 
 @dataclass
 class UrgencyModel:
-    """Logistic model of P(critical or high) stacked on a text head, the heads and the cues.
+    """Ordinal urgency: P(tier) stacked on a text head, the heads and the cues; score = E[tier].
 
-    Inputs: the probability from a text classifier trained to spot urgent messages (word and
-    character n-grams: "stolen", "third time", "asap"), the interaction-type and sentiment
-    probabilities, and one 0/1 flag per urgency driver (plus one for urgency-lowering
-    cues). Each coefficient can be read and explained. The score is the calibrated
-    probability that a message is critical or high; tiers come from config thresholds.
+    A multinomial logistic model gives calibrated probabilities of the four tiers from: the
+    tier probabilities of a text classifier (word and character n-grams: "stolen", "third
+    time", "asap"), the interaction-type and sentiment probabilities, and one 0/1 flag per
+    urgency driver (plus one for urgency-lowering cues). The score is the expected tier value
+    (critical 1, high 2/3, normal 1/3, low 0), so it is in [0, 1], ranks like the tiers, and
+    the tiers follow from thresholds in the config. Every coefficient can be read.
     """
 
     feature_names: list[str]
-    coef: np.ndarray
-    intercept: float
+    classes: list[str]
+    coef: np.ndarray  # (n_features, n_tiers)
+    intercept: np.ndarray  # (n_tiers,)
+    values: dict[str, float]
     tiers: dict[str, float]
     text_head: LinearHead
     low_tier: str = "low"
 
+    def tier_proba(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated P(tier) per row, columns in ``classes`` order."""
+        return softmax(features @ self.coef + self.intercept)
+
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Urgency in [0, 1] for a (n, n_features) input."""
-        return 1.0 / (1.0 + np.exp(-(features @ self.coef + self.intercept)))
+        """Urgency in [0, 1]: the expected tier value."""
+        values = np.array([self.values[c] for c in self.classes])
+        return self.tier_proba(features) @ values
 
     def tier(self, score: float) -> str:
         """The first tier whose threshold the score reaches, thresholds descending."""
@@ -94,11 +102,10 @@ def driver_flags(cues: list[Cue]) -> np.ndarray:
     return np.array([d in fired for d in URGENCY_DRIVERS] + [lowers], dtype=np.float32)
 
 
-def urgency_inputs(urgent_text: np.ndarray, probas: dict[str, np.ndarray],
+def urgency_inputs(text_tiers: np.ndarray, probas: dict[str, np.ndarray],
                    flags: np.ndarray) -> np.ndarray:
-    """The urgency model's input matrix: text-head P(urgent), type and sentiment, cue flags."""
-    return np.hstack([urgent_text.reshape(-1, 1), probas["interaction_type"],
-                      probas["sentiment"], flags])
+    """The urgency model's input matrix: text-head P(tier), type and sentiment, cue flags."""
+    return np.hstack([text_tiers, probas["interaction_type"], probas["sentiment"], flags])
 
 
 @dataclass
@@ -142,7 +149,7 @@ class InteractionModel:
             X, cues = self.featurizer.transform_with_cues(texts)
         probas = {name: head.proba(X) for name, head in self.heads.items()}
         if self.has_urgency:
-            probas["_urgent_text"] = self.urgency.text_head.proba(X)[:, 1]
+            probas["_text_tiers"] = self.urgency.text_head.proba(X)
         return probas, cues
 
     def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
@@ -158,7 +165,7 @@ class InteractionModel:
             out["sentiment_score"] = p[:, sent.index("positive")] - p[:, sent.index("negative")]
             flags = np.vstack([driver_flags(c) for c in cues]) if len(texts) else \
                 np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
-            score = self.urgency.score(urgency_inputs(probas.pop("_urgent_text"), probas,
+            score = self.urgency.score(urgency_inputs(probas.pop("_text_tiers"), probas,
                                                       flags))
             out["urgency"] = score
             out["priority"] = [self.urgency.tier(s) for s in score]

@@ -112,21 +112,22 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
 
 
 def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
-                flags: np.ndarray, tiers: pd.Series, feature_names: list[str],
-                cfg: dict[str, Any], seed: int) -> UrgencyModel:
+                flags: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
+                cfg: dict[str, Any], weights: dict[str, float], seed: int) -> UrgencyModel:
     """Stack the urgency text head, head probabilities and cue flags on validation rows."""
-    inputs = urgency_inputs(text_head.proba(X)[:, 1], probas, flags)
-    y = tiers.isin(URGENT_TIERS).to_numpy().astype(int)
+    inputs = urgency_inputs(text_head.proba(X), probas, flags)
     clf = LogisticRegression(C=float(cfg.get("C", 1.0)), max_iter=1000, random_state=seed)
-    clf.fit(inputs, y)
-    return UrgencyModel(feature_names=feature_names, coef=clf.coef_[0].astype(np.float64),
-                        intercept=float(clf.intercept_[0]),
+    clf.fit(inputs, rows["urgency"].to_numpy(),
+            sample_weight=label_weights(rows, "urgency", weights))
+    return UrgencyModel(feature_names=feature_names, classes=[str(c) for c in clf.classes_],
+                        coef=clf.coef_.T.astype(np.float64), intercept=clf.intercept_,
+                        values={k: float(v) for k, v in cfg["values"].items()},
                         tiers={k: float(v) for k, v in cfg["tiers"].items()},
                         text_head=text_head)
 
 
-def urgency_feature_names(heads: dict[str, LinearHead]) -> list[str]:
-    return (["p_urgent_text"]
+def urgency_feature_names(text_head: LinearHead, heads: dict[str, LinearHead]) -> list[str]:
+    return ([f"p_text__{c}" for c in text_head.classes]
             + [f"p_interaction_type__{c}" for c in heads["interaction_type"].classes]
             + [f"p_sentiment__{c}" for c in heads["sentiment"].classes]
             + [f"cue:{d}" for d in URGENCY_DRIVERS] + ["cue:lowers"])
@@ -160,17 +161,19 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
         heads[h] = head
     ucfg = cfg.section("urgency")
     urows = selected["urgency"]
-    urgent = np.where(urows["urgency"].isin(URGENT_TIERS), "urgent", "routine")
-    text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]], urgent,
-                         float(ucfg.get("text_C", 1.0)), mcfg.get("class_weight"),
-                         int(mcfg.get("max_iter", 2000)), seed,
-                         label_weights(urows, "urgency", mcfg.get("origin_weights", {})))
+    weights = mcfg.get("origin_weights", {})
+    text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]],
+                         urows["urgency"].to_numpy(), float(ucfg.get("text_C", 1.0)),
+                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
+                         label_weights(urows, "urgency", weights))
     umask = valid["urgency"].notna().to_numpy()
+    text_head.temperature = fit_temperature(text_head, X_valid[umask],
+                                            valid["urgency"][umask].to_numpy())
     flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
                        if keep])
     probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
-    urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid["urgency"][umask],
-                          urgency_feature_names(heads), ucfg, seed)
+    urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
+                          urgency_feature_names(text_head, heads), ucfg, weights, seed)
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
     max_chars = int(cfg.section("predict").get("max_chars", 5000))
     version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")

@@ -46,7 +46,8 @@ def test_urgency_orders_complaint_question_compliment(model) -> None:
     urgency = model.model.urgency
     types = model.model.heads["interaction_type"].classes
     sentiment = np.array([[1 / 3, 1 / 3, 1 / 3]])
-    for text_p in (0.2, 0.5, 0.8):
+    n_tiers = len(urgency.classes)
+    for text_p in (np.full(n_tiers, 1 / n_tiers), np.eye(n_tiers)[0], np.eye(n_tiers)[-1]):
         for flags in (np.zeros((1, len(URGENCY_DRIVERS) + 1)),
                       np.eye(len(URGENCY_DRIVERS) + 1)[[0]]):
             scores = {}
@@ -54,7 +55,7 @@ def test_urgency_orders_complaint_question_compliment(model) -> None:
                 onehot = np.zeros((1, len(types)))
                 onehot[0, types.index(kind)] = 1.0
                 probas = {"interaction_type": onehot, "sentiment": sentiment}
-                scores[kind] = urgency.score(urgency_inputs(np.array([text_p]), probas,
+                scores[kind] = urgency.score(urgency_inputs(text_p.reshape(1, -1), probas,
                                                             flags))[0]
             assert scores["complaint"] > scores["question"] > scores["compliment"], scores
 
