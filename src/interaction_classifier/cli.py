@@ -1,4 +1,5 @@
-"""Command line: ``interaction-classifier corpus build | train | evaluate | predict | score``."""
+"""Command line: ``interaction-classifier corpus build | train | evaluate | predict | score |
+compare``."""
 
 from __future__ import annotations
 
@@ -60,13 +61,78 @@ def train(
     output: Annotated[Path, typer.Option(help="Model directory to write.")] = MODELS_DIR
     / "candidate",
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    data: Annotated[Path | None, typer.Option(
+        help="Retrain on your own labelled table (CSV, TSV, Parquet, JSONL).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
+    label_column: Annotated[list[str] | None, typer.Option(
+        help="Label column; repeat for one head per column.")] = None,
+    split_column: Annotated[str | None, typer.Option(
+        help="Optional column with train/valid/test per row.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Minutes of model selection (successive halving); 0 uses the profile.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Retraining profile: fast.")] = None,
 ) -> None:
-    """Train the four-head model from the built corpus; evaluate, save and track it."""
-    from interaction_classifier.train import run_training
+    """Train the four-head model from the built corpus, or (with --data, or a config with a
+    [data] table) retrain on your own labels; evaluate, save and track it."""
+    from interaction_classifier.config import read_toml
 
-    report = run_training(config, output, track=track)
-    _print_report(report)
-    console.print(f"model written to {output}")
+    raw = read_toml(config) if config != DEFAULT_CONFIG or data is None else {}
+    if data is None and "data" not in raw:
+        from interaction_classifier.train import run_training
+
+        report = run_training(config, output, track=track)
+        _print_report(report)
+        console.print(f"model written to {output}")
+        return
+    _retrain(raw, output, track, data, text_column, label_column, split_column, budget,
+             profile)
+
+
+def _retrain(raw: dict, output: Path, track: bool, data: Path | None, text_column: str | None,
+             label_column: list[str] | None, split_column: str | None, budget: float | None,
+             profile: str | None) -> None:
+    """Run the generic trainer with CLI values over the config file's, and print the result."""
+    from interaction_classifier.retrain import RetrainError, resolve_config, run_retraining
+
+    given = {"path": str(data) if data else None, "text_column": text_column,
+             "label_columns": label_column or None, "split_column": split_column}
+    overrides: dict = {"data": {k: v for k, v in given.items() if v is not None}}
+    if budget is not None:
+        overrides["search"] = {"budget_minutes": budget}
+    if profile is not None:
+        overrides["profile"] = profile
+    try:
+        result = run_retraining(resolve_config(raw, overrides), output, track=track)
+    except RetrainError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    table = Table("head", "n test", "accuracy", "macro-F1", "weighted-F1", "ECE")
+    for head in result["manifest"]["heads"]:
+        m = result["report"][head]
+        table.add_row(head, str(m["n"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
+                      f"{m['weighted']['f1']:.4f}", f"{m['ece']:.3f}")
+    console.print(table)
+    console.print(f"model written to {output}; configuration to {result['config_path']}")
+    if "mlflow" in result["manifest"]:
+        console.print(f"MLflow run {result['manifest']['mlflow']['run_id']}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="MLflow run id A.")],
+    run_b: Annotated[str, typer.Argument(help="MLflow run id B.")],
+) -> None:
+    """Show two MLflow runs side by side: the params that differ and the headline metrics."""
+    from interaction_classifier import tracking
+    from interaction_classifier.retrain import compare_runs
+
+    tracking.setup("interaction-classifier-retrain")
+    params, metrics = compare_runs(run_a, run_b)
+    for frame in (params, metrics):
+        table = Table(*frame.columns)
+        for row in frame.itertuples(index=False):
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+        console.print(table)
 
 
 @app.command()

@@ -59,6 +59,7 @@ class CorpusConfig:
     test_fraction: float
     sources: list[SourceSpec]
     annotations: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
 
 
 def load_corpus_config(path: str | Path | None = None) -> CorpusConfig:
@@ -71,6 +72,7 @@ def load_corpus_config(path: str | Path | None = None) -> CorpusConfig:
         test_fraction=float(raw.get("test_fraction", 0.1)),
         sources=[SourceSpec(**spec) for spec in raw["sources"]],
         annotations=list(raw.get("annotations", [])),
+        written=list(raw.get("written", [])),
     )
 
 
@@ -166,9 +168,7 @@ def _apply_rules(df: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
 
 def load_annotations(patterns: list[str], taxonomy: Taxonomy) -> pd.DataFrame:
     """Hand-labelled training rows (ids and labels only), validated against the taxonomy."""
-    paths = sorted({p for pattern in patterns for p in PROJECT_ROOT.glob(pattern)})
-    if patterns and not paths:
-        raise FileNotFoundError(f"no annotation files match {patterns}")
+    paths = _glob(patterns)
     if not paths:
         return pd.DataFrame(columns=["dataset", "source_id", *HEADS, "skip"])
     frame = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False) for p in paths],
@@ -180,6 +180,31 @@ def load_annotations(patterns: list[str], taxonomy: Taxonomy) -> pd.DataFrame:
     if frame.duplicated(["dataset", "source_id"]).any():
         raise ValueError("annotations: a (dataset, source_id) is labelled twice")
     return frame
+
+
+def _glob(patterns: list[str]) -> list[Path]:
+    """Files matching project-relative glob patterns; a pattern matching nothing is an error."""
+    paths = sorted({p for pattern in patterns for p in PROJECT_ROOT.glob(pattern)})
+    if patterns and not paths:
+        raise FileNotFoundError(f"no files match {patterns}")
+    return paths
+
+
+def load_written(patterns: list[str], taxonomy: Taxonomy) -> pd.DataFrame:
+    """Example messages the team wrote itself (text and labels), as corpus rows."""
+    parts = []
+    for path in _glob(patterns):
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for head in HEADS:
+            bad = sorted(set(df[head]) - set(taxonomy.labels(head)) - {""})
+            if bad:
+                raise ValueError(f"{path}: head {head!r} has unknown labels {bad}")
+        df = df.rename(columns={"id": "source_id"}).replace({"": pd.NA})
+        parts.append(df.assign(source=f"written:{path.stem}", label_origin="written",
+                               rule_ids=pd.NA))
+    columns = [c for c in COLUMNS if c != "split"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(
+        columns=columns)
 
 
 def _apply_annotations(frame: pd.DataFrame, notes: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -231,8 +256,8 @@ def build_corpus(cfg: CorpusConfig | None = None) -> tuple[pd.DataFrame, BuildRe
     """Assemble, de-duplicate, remove gold overlap and split; returns the table and a report."""
     cfg = cfg or load_corpus_config()
     taxonomy = load_taxonomy()
-    frame = pd.concat([_label_source(s, taxonomy, cfg.seed) for s in cfg.sources],
-                      ignore_index=True)
+    frame = pd.concat([*(_label_source(s, taxonomy, cfg.seed) for s in cfg.sources),
+                       load_written(cfg.written, taxonomy)], ignore_index=True)
     loaded = len(frame)
     frame, skipped = _apply_annotations(frame, load_annotations(cfg.annotations, taxonomy))
     frame["_key"] = frame["text"].map(dedup_key)

@@ -111,14 +111,18 @@ def plot_confusion(y_true: pd.Series, y_pred: pd.Series, labels: list[str], titl
     mask = y_true.notna().to_numpy()
     cm = confusion_matrix(y_true[mask].astype(str), y_pred[mask].astype(str), labels=labels)
     norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
-    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
+    many = len(labels) > 20  # large label sets: bounded size, no per-cell counts
+    size = (min(0.2 * len(labels) + 4, 20), min(0.2 * len(labels) + 3.5, 19)) if many else \
+        (1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=size)
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
+    ticks = {"fontsize": 5} if many else {}
+    ax.set_xticks(range(len(labels)), labels, rotation=45 if not many else 90,
+                  ha="right" if not many else "center", **ticks)
+    ax.set_yticks(range(len(labels)), labels, **ticks)
+    for i, j in ([] if many else np.ndindex(cm.shape)):
+        ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

@@ -15,7 +15,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
-
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from interaction_classifier.cues import Cue, CueMatcher
@@ -69,7 +68,10 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
         """Learn both vocabularies; pruned-term lists are dropped to keep the artifact small."""
-        normalised = normalise_many(list(texts))
+        return self.fit_normalised(normalise_many(list(texts)))
+
+    def fit_normalised(self, normalised: Sequence[str]) -> TextFeaturizer:
+        """``fit`` on already-normalised text, so a search normalises a corpus only once."""
         self.word_ = TfidfVectorizer(
             analyzer="word", token_pattern=r"\S+", lowercase=False,
             ngram_range=tuple(self.word_ngram_range), min_df=self.word_min_df,
@@ -89,6 +91,14 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Feature matrix (float32 CSR), one row per text."""
         return self.transform_with_cues(texts)[0]
+
+    def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
+        """The TF-IDF blocks alone for already-normalised text (cue and lexicon blocks need
+        the raw text, so a featurizer using them cannot take this shortcut)."""
+        if self.use_cues or self.lexicon_weight:
+            raise ValueError("transform_normalised needs use_cues=False and lexicon_weight=0")
+        return sp.hstack([self.word_.transform(normalised), self.char_.transform(normalised)],
+                         format="csr", dtype=np.float32)
 
     def transform_with_cues(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[list[Cue]]]:
         """Features and the fired cues of each text, parsing every text exactly once."""

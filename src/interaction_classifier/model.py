@@ -174,11 +174,10 @@ class InteractionModel:
         for name in self.heads:
             confident &= probas[name].max(axis=1) >= self.abstain.get(name, 0.0)
         out["needs_review"] = ~confident
-        frame = pd.DataFrame(out)
-        for name, head in self.heads.items():
-            for j, label in enumerate(head.classes):
-                frame[f"p_{name}__{label}"] = probas[name][:, j]
-        return frame, reasons
+        for name, head in self.heads.items():  # one DataFrame build: inserting columns one
+            for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each
+                out[f"p_{name}__{label}"] = probas[name][:, j]
+        return pd.DataFrame(out), reasons
 
     def _reasons(self, cues: list[Cue], out: dict, i: int) -> list[str]:
         """Human-readable strings naming what raised or lowered urgency."""

@@ -100,8 +100,10 @@ class Predictor:
             reasons[i].append("needs review: low confidence")
         frame["needs_review"] = frame["needs_review"].astype(bool)
         frame["reasons"] = reasons
+        arrays = {h: frame[[f"p_{h}__{lab}" for lab in head.classes]].to_numpy().tolist()
+                  for h, head in self.model.heads.items()}  # .at per cell is slow for many labels
         probas = [
-            {h: {lab: float(frame.at[i, f"p_{h}__{lab}"]) for lab in head.classes}
+            {h: dict(zip(head.classes, arrays[h][i], strict=True))
              for h, head in self.model.heads.items()}
             for i in range(len(frame))
         ]

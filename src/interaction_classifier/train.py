@@ -223,6 +223,7 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     import tempfile
 
     from interaction_classifier.artifact import save_artifact, write_manifest
+    from interaction_classifier.card import write_card
     from interaction_classifier.config import DATA_DIR, load_taxonomy
     from interaction_classifier.corpus import fingerprint, read_corpus
     from interaction_classifier.predictor import Predictor
@@ -237,6 +238,8 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     manifest = {"name": "interaction-classifier", "version": model.version,
                 "corpus_fingerprint": fingerprint(corpus), "config": cfg.raw,
                 "taxonomy": load_taxonomy().as_dict(), "metrics": report}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_card(output_dir, manifest)
     save_artifact(model, output_dir, manifest)
     if track:
         _track(cfg, output_dir, report, manifest, plots)

@@ -46,7 +46,8 @@ def test_schema_and_labels(built) -> None:
         assert set(frame[head].dropna()) <= set(tax.labels(head))
         assert frame[head].notna().sum() > 1000
     assert frame[list(HEADS)].notna().any(axis=1).all()
-    assert set(frame["label_origin"].dropna()) <= {"mapping", "rule", "mapping+rule", "hand"}
+    assert set(frame["label_origin"].dropna()) <= {"mapping", "rule", "mapping+rule", "hand",
+                                                     "written"}
     assert set(frame["split"]) == {"train", "valid", "test"}
 
 

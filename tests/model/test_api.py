@@ -61,7 +61,7 @@ def test_tampered_pattern_file_and_missing_manifest_are_refused(tmp_path: Path) 
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(target)
     (target / "manifest.json").unlink()
-    with pytest.raises(ArtifactError, match="no manifest.json"):
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
         load_model(target)
 
 

@@ -1,0 +1,110 @@
+"""The model card, written from the measured report at training time so it cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+HEADS = ("interaction_type", "journey_stage", "sentiment")
+
+LIMITATIONS = """\
+- English only. Non-English text gets a prediction, usually with low confidence.
+- The gold set is 475 messages: two thirds are customer tweets (one brand-support corpus,
+  2017), the rest come from the training corpora's sources. Gold-set numbers carry roughly
+  +-0.03 to +-0.05 of sampling error per head, more for rare classes.
+- Rare journey stages are learnt from few real examples (awareness in particular): expect
+  low recall on `awareness` and `consideration`; those predictions come with low confidence
+  and `needs_review` more often.
+- Training labels are mostly mapped from other tasks (bank intents, review stars, tweet
+  sentiment) plus cue rules and ~3,700 hand-labelled tweets; mapped labels carry the biases of
+  their sources (e.g. reviews are always `experience`).
+- Urgency tiers come from thresholds on an expected-tier score; `critical` vs `high` is the
+  least reliable distinction (annotators themselves disagree most on urgency, kappa 0.82).
+- Sarcasm, long multi-topic e-mails and thread replies without context are hard.
+"""
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _head_table(report: dict[str, Any]) -> str:
+    rows = []
+    for split in ("test", "gold"):
+        for head in (*HEADS, "urgency"):
+            m = report[split].get(head)
+            if m:
+                rows.append({"set": split, "head": head, "n": m["n"],
+                             "macro-F1": m["macro_f1"], "accuracy": m["accuracy"],
+                             "ECE": m.get("ece", ""), "ROC-AUC (critical/high)":
+                             m.get("roc_auc_urgent") or ""})
+    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
+
+
+def _per_class(report: dict[str, Any]) -> str:
+    rows = []
+    for head in (*HEADS, "urgency"):
+        for label, m in report["gold"][head]["per_class"].items():
+            rows.append({"head": head, "label": label, "precision": m["precision"],
+                         "recall": m["recall"], "F1": m["f1"], "support": m["support"]})
+    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
+
+
+def render(manifest: dict[str, Any]) -> str:
+    """Markdown model card from a manifest that holds the evaluation report."""
+    report = manifest["metrics"]
+    sem = report["semeval_heldout"]
+    per_source = pd.DataFrame(report["test_per_source"]).map(_fmt).to_markdown(index=False)
+    return f"""# Model card: interaction-classifier {manifest['version']}
+
+## Intended use
+Tags customer messages (tickets, e-mails, chats, tweets) with an interaction type, a journey
+stage, a sentiment with polarity, and an urgency score with a priority tier, to route and
+prioritise support queues and to analyse historical tickets. Not for decisions about
+individuals without human review; use `needs_review` to send uncertain messages to a person.
+
+## Model
+Word (1-2) and character (2-5) n-gram TF-IDF over spaCy-normalised text, cue-pattern counts
+and VADER lexicon scores, shared by one multinomial logistic regression per head,
+temperature-scaled on the validation split. Urgency: an ordinal (4-tier) logistic model
+stacked on an urgency text head, the interaction-type and sentiment probabilities and the
+urgency cue flags; score = expected tier value. Corpus fingerprint
+`{manifest['corpus_fingerprint']}`; config and library versions are in `manifest.json`.
+
+## Data
+Built by `interaction-classifier corpus build` from the registered public datasets
+(`data/README.md`): mapped source labels, cue rules, and hand-labelled customer tweets. The
+gold set (`data/gold/`) and the SemEval-2016 test tweets are never trained on.
+
+## Metrics
+Held-out test split of the corpus (same sources as training) and the hand-labelled gold set
+(the honest yardstick):
+
+{_head_table(report)}
+
+Gold set, per class:
+
+{_per_class(report)}
+
+Sentiment on the SemEval-2016 Twitter test set (n={sem['n']}, never trained on), macro-averaged
+recall (the task's official measure): model **{sem['model_macro_recall']:.3f}**, VADER
+{sem['vader_macro_recall']:.3f} (macro-F1 {sem['model_macro_f1']:.3f} vs
+{sem['vader_macro_f1']:.3f}).
+
+Test split, macro-F1 per source (rows with >= 20 labels for that head):
+
+{per_source}
+
+Speed and memory: see `docs/benchmarks.md`.
+
+## Known limitations
+{LIMITATIONS}"""
+
+
+def write_card(directory: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``MODEL_CARD.md`` into a model directory."""
+    path = directory / "MODEL_CARD.md"
+    path.write_text(render(manifest), encoding="utf-8")
+    return path
