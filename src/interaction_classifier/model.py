@@ -59,20 +59,22 @@ class LinearHead:
 
 @dataclass
 class UrgencyModel:
-    """Ordinal urgency: P(tier) stacked on a text head, the heads and the cues; score = E[tier].
+    """Ordinal (cumulative-logit) urgency model; the score is the expected tier value.
 
-    A multinomial logistic model gives calibrated probabilities of the four tiers from: the
-    tier probabilities of a text classifier (word and character n-grams: "stolen", "third
-    time", "asap"), the interaction-type and sentiment probabilities, and one 0/1 flag per
-    urgency driver (plus one for urgency-lowering cues). The score is the expected tier value
-    (critical 1, high 2/3, normal 1/3, low 0), so it is in [0, 1], ranks like the tiers, and
-    the tiers follow from thresholds in the config. Every coefficient can be read.
+    One linear predictor ``eta = x @ coef`` over: the tier probabilities of an urgency text
+    classifier (word and character n-grams: "stolen", "third time", "asap"), the
+    interaction-type and sentiment probabilities, and one 0/1 flag per urgency driver (plus
+    one for urgency-lowering cues). ``P(tier >= k) = sigmoid(eta - cut_k)`` gives calibrated
+    tier probabilities; the score is their expected value (low 0 ... critical 1), so it lies
+    in [0, 1] and rises with ``eta``. The fit constrains the interaction-type weights to
+    complaint > question > compliment, so other things equal a complaint always ranks above a
+    question and a question above a compliment. Tiers follow from thresholds in the config.
     """
 
     feature_names: list[str]
-    classes: list[str]
-    coef: np.ndarray  # (n_features, n_tiers)
-    intercept: np.ndarray  # (n_tiers,)
+    classes: list[str]  # ordered from least to most urgent
+    coef: np.ndarray  # (n_features,)
+    cuts: np.ndarray  # (n_classes - 1,), increasing
     values: dict[str, float]
     tiers: dict[str, float]
     text_head: LinearHead
@@ -80,7 +82,7 @@ class UrgencyModel:
 
     def tier_proba(self, features: np.ndarray) -> np.ndarray:
         """Calibrated P(tier) per row, columns in ``classes`` order."""
-        return softmax(features @ self.coef + self.intercept)
+        return ordinal_proba(features @ self.coef, self.cuts)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Urgency in [0, 1]: the expected tier value."""
@@ -93,6 +95,14 @@ class UrgencyModel:
             if score >= threshold:
                 return name
         return self.low_tier
+
+
+def ordinal_proba(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Class probabilities of a cumulative-logit model, least urgent class first."""
+    above = 1.0 / (1.0 + np.exp(-(eta[:, None] - cuts[None, :])))  # P(y > k)
+    upper = np.hstack([np.ones((len(eta), 1)), above])
+    lower = np.hstack([above, np.zeros((len(eta), 1))])
+    return np.clip(upper - lower, 0.0, 1.0)
 
 
 def driver_flags(cues: list[Cue]) -> np.ndarray:
@@ -145,15 +155,23 @@ class InteractionModel:
 
     def head_probabilities(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list]:
         """Per-head probability matrices and the cues of each text (spaCy under a lock)."""
-        with self._lock:
-            X, cues = self.featurizer.transform_with_cues(texts)
+        if len(texts) == 0:  # vectorizers refuse empty input; an empty batch is valid
+            n_features = next(iter(self.heads.values())).coef.shape[0]
+            X, cues = sp.csr_matrix((0, n_features), dtype=np.float32), []
+        else:
+            with self._lock:
+                X, cues = self.featurizer.transform_with_cues(texts)
         probas = {name: head.proba(X) for name, head in self.heads.items()}
         if self.has_urgency:
             probas["_text_tiers"] = self.urgency.text_head.proba(X)
         return probas, cues
 
-    def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
-        """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
+    def predict_arrays(self, texts: Sequence[str]
+                       ) -> tuple[dict[str, object], dict[str, np.ndarray], list[list[str]]]:
+        """Labels and scores as arrays, per-head probability matrices, and urgency reasons.
+
+        No pandas on this path: a single ``predict()`` must stay well under a millisecond.
+        """
         probas, cues = self.head_probabilities(texts)
         out: dict[str, object] = {}
         for name, head in self.heads.items():
@@ -174,6 +192,11 @@ class InteractionModel:
         for name in self.heads:
             confident &= probas[name].max(axis=1) >= self.abstain.get(name, 0.0)
         out["needs_review"] = ~confident
+        return out, probas, reasons
+
+    def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
+        """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
+        out, probas, reasons = self.predict_arrays(texts)
         for name, head in self.heads.items():  # one DataFrame build: inserting columns one
             for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each
                 out[f"p_{name}__{label}"] = probas[name][:, j]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from interaction_classifier.artifact import PATTERNS_DIR, load_artifact
@@ -65,49 +66,32 @@ class Predictor:
     def predict_batch(self, texts: Iterable[str]) -> pd.DataFrame:
         """One row per input, in order: labels, scores, needs_review, class probabilities."""
         prepared = [self._prepare(t) for t in texts]
-        frame, _ = self._predict(prepared)
-        return frame.drop(columns=["reasons"])
+        frame, _ = self.model.predict_frame([p[0] for p in prepared])
+        forced = np.array([p[2] for p in prepared], dtype=bool)
+        frame["needs_review"] = frame["needs_review"].to_numpy(dtype=bool) | forced
+        return frame
 
     def predict(self, text: str) -> dict[str, Any]:
         """All labels for one message, with confidences, probabilities and reasons."""
-        frame, probas = self._predict([self._prepare(text)])
-        row = frame.iloc[0]
+        clean, extra, forced = self._prepare(text)
+        out, probas, reasons = self.model.predict_arrays([clean])
         result: dict[str, Any] = {}
-        for col in LABEL_COLUMNS:
-            if col in frame:
-                value = row[col]
-                result[col] = value.item() if hasattr(value, "item") else value
-        for head in self.heads:
-            if head not in result:
-                result[head] = row[head]
-        result["needs_review"] = bool(row["needs_review"])
-        result["probabilities"] = probas[0]
-        result["confidence"] = {h: max(p.values()) for h, p in probas[0].items()}
-        result["reasons"] = list(row["reasons"])
+        for key in (*self.heads, *LABEL_COLUMNS):
+            if key in out:
+                value = out[key][0]
+                result[key] = value.item() if hasattr(value, "item") else value
+        needs_review = bool(out["needs_review"][0]) or forced
+        result["needs_review"] = needs_review
+        result["probabilities"] = {
+            h: dict(zip(head.classes, probas[h][0].tolist(), strict=True))
+            for h, head in self.model.heads.items()
+        }
+        result["confidence"] = {h: max(p.values()) for h, p in result["probabilities"].items()}
+        if needs_review and not forced:
+            extra = [*extra, "needs review: low confidence"]
+        result["reasons"] = [*extra, *reasons[0]]
         result["model_version"] = self.version
         return result
-
-    def _predict(self, prepared: list[tuple[str, list[str], bool]]
-                 ) -> tuple[pd.DataFrame, list[dict[str, dict[str, float]]]]:
-        texts = [p[0] for p in prepared]
-        frame, reasons = self.model.predict_frame(texts)
-        for i, (_, extra, force) in enumerate(prepared):
-            if force:
-                frame.loc[i, "needs_review"] = True
-            reasons[i] = [*extra, *reasons[i]]
-        low = frame["needs_review"].to_numpy() & ~pd.Series([p[2] for p in prepared]).to_numpy()
-        for i in low.nonzero()[0]:
-            reasons[i].append("needs review: low confidence")
-        frame["needs_review"] = frame["needs_review"].astype(bool)
-        frame["reasons"] = reasons
-        arrays = {h: frame[[f"p_{h}__{lab}" for lab in head.classes]].to_numpy().tolist()
-                  for h, head in self.model.heads.items()}  # .at per cell is slow for many labels
-        probas = [
-            {h: dict(zip(head.classes, arrays[h][i], strict=True))
-             for h, head in self.model.heads.items()}
-            for i in range(len(frame))
-        ]
-        return frame, probas
 
 
 def _resolve_uri(path_or_uri: str | os.PathLike | None) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 from interaction_classifier.config import PROJECT_ROOT, read_toml
@@ -26,11 +26,11 @@ from interaction_classifier.model import (
     LinearHead,
     UrgencyModel,
     driver_flags,
+    ordinal_proba,
     softmax,
     urgency_inputs,
 )
 
-URGENT_TIERS = ("critical", "high")
 
 
 @dataclass
@@ -111,18 +111,54 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def fit_ordinal(X: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float,
+                ordered: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative-logit fit with L2 penalty 1/(2C); weights of ``ordered`` (low, mid, high
+    feature index) are reparametrised so that w_low < w_mid < w_high always holds."""
+    n_features, n_cuts = X.shape[1], int(y.max())
+    free = [j for j in range(n_features) if j not in ordered]
+
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = np.zeros(n_features)
+        w[free] = theta[: len(free)]
+        base, gap1, gap2 = theta[len(free): len(free) + 3]
+        w[ordered[0]] = base
+        w[ordered[1]] = base + _softplus(gap1)
+        w[ordered[2]] = w[ordered[1]] + _softplus(gap2)
+        c = theta[len(free) + 3:]
+        cuts = c[0] + np.concatenate([[0.0], np.cumsum(_softplus(c[1:]))])
+        return w, cuts
+
+    def loss(theta: np.ndarray) -> float:
+        w, cuts = unpack(theta)
+        p = ordinal_proba(X @ w, cuts)[np.arange(len(y)), y]
+        nll = -(weights * np.log(np.clip(p, 1e-12, None))).sum() / weights.sum()
+        return float(nll + (w @ w) / (2 * C * len(y)))
+
+    theta0 = np.zeros(len(free) + 3 + n_cuts)
+    theta0[len(free) + 3:] = [-1.0] + [0.5] * (n_cuts - 1)
+    res = minimize(loss, theta0, method="L-BFGS-B", options={"maxiter": 2000})
+    return unpack(res.x)
+
+
 def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
                 flags: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
-                cfg: dict[str, Any], weights: dict[str, float], seed: int) -> UrgencyModel:
-    """Stack the urgency text head, head probabilities and cue flags on validation rows."""
+                cfg: dict[str, Any], weights: dict[str, float]) -> UrgencyModel:
+    """Ordinal urgency model on validation rows, complaint > question > compliment enforced."""
+    values = {k: float(v) for k, v in cfg["values"].items()}
+    classes = sorted(values, key=values.get)
     inputs = urgency_inputs(text_head.proba(X), probas, flags)
-    clf = LogisticRegression(C=float(cfg.get("C", 1.0)), max_iter=1000, random_state=seed)
-    clf.fit(inputs, rows["urgency"].to_numpy(),
-            sample_weight=label_weights(rows, "urgency", weights))
-    return UrgencyModel(feature_names=feature_names, classes=[str(c) for c in clf.classes_],
-                        coef=clf.coef_.T.astype(np.float64), intercept=clf.intercept_,
-                        values={k: float(v) for k, v in cfg["values"].items()},
-                        tiers={k: float(v) for k, v in cfg["tiers"].items()},
+    y = rows["urgency"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    order = tuple(feature_names.index(f"p_interaction_type__{k}")
+                  for k in ("compliment", "question", "complaint"))
+    coef, cuts = fit_ordinal(inputs, y, label_weights(rows, "urgency", weights),
+                             float(cfg.get("C", 1.0)), order)
+    return UrgencyModel(feature_names=feature_names, classes=classes, coef=coef, cuts=cuts,
+                        values=values, tiers={k: float(v) for k, v in cfg["tiers"].items()},
                         text_head=text_head)
 
 
@@ -173,7 +209,7 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
                        if keep])
     probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
     urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
-                          urgency_feature_names(text_head, heads), ucfg, weights, seed)
+                          urgency_feature_names(text_head, heads), ucfg, weights)
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
     max_chars = int(cfg.section("predict").get("max_chars", 5000))
     version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -218,7 +254,8 @@ def gold_score(report: dict[str, Any]) -> float:
 
 
 def run_training(config_path: Path, output_dir: Path, track: bool = True,
-                 version: str | None = None) -> dict[str, Any]:
+                 version: str | None = None, corpus_path: Path | None = None
+                 ) -> dict[str, Any]:
     """Train, evaluate, save a verified artifact and (optionally) log it all to MLflow."""
     import tempfile
 
@@ -229,7 +266,7 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     from interaction_classifier.predictor import Predictor
 
     cfg = TrainConfig.load(config_path)
-    corpus = read_corpus(cfg.corpus_path())
+    corpus = read_corpus(corpus_path or cfg.corpus_path())
     matcher = CueMatcher(DATA_DIR / "patterns")
     model = train_model(corpus, cfg, matcher, version=version)
     plots = Path(tempfile.mkdtemp(prefix="ic-plots-"))
