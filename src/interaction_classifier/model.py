@@ -180,13 +180,14 @@ class InteractionModel:
         if self.has_urgency:
             sent = self.heads["sentiment"].classes
             p = probas["sentiment"]
-            out["sentiment_score"] = p[:, sent.index("positive")] - p[:, sent.index("negative")]
+            out["sentiment_score"] = (p[:, sent.index("positive")]
+                                      - p[:, sent.index("negative")]).astype(np.float64)
             flags = np.vstack([driver_flags(c) for c in cues]) if len(texts) else \
                 np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
             score = self.urgency.score(urgency_inputs(probas.pop("_text_tiers"), probas,
                                                       flags))
-            out["urgency"] = score
-            out["priority"] = [self.urgency.tier(s) for s in score]
+            out["urgency"] = score.astype(np.float64)
+            out["priority"] = np.array([self.urgency.tier(s) for s in score], dtype=object)
             reasons = [self._reasons(c, out, i) for i, c in enumerate(cues)]
         confident = np.ones(len(texts), dtype=bool)
         for name in self.heads:
@@ -199,7 +200,7 @@ class InteractionModel:
         out, probas, reasons = self.predict_arrays(texts)
         for name, head in self.heads.items():  # one DataFrame build: inserting columns one
             for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each
-                out[f"p_{name}__{label}"] = probas[name][:, j]
+                out[f"p_{name}__{label}"] = probas[name][:, j].astype(np.float64)
         return pd.DataFrame(out), reasons
 
     def _reasons(self, cues: list[Cue], out: dict, i: int) -> list[str]:
