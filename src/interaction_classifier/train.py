@@ -32,7 +32,6 @@ from interaction_classifier.model import (
 )
 
 
-
 @dataclass
 class TrainConfig:
     """The parsed training config (``configs/default.toml``)."""
