@@ -57,17 +57,9 @@ class TrainConfig:
 
     def flat_params(self) -> dict[str, str]:
         """Config flattened to ``section.key`` strings for MLflow."""
-        out: dict[str, str] = {}
+        from interaction_classifier.retrain import flat_params
 
-        def walk(prefix: str, value: Any) -> None:
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    walk(f"{prefix}.{k}" if prefix else k, v)
-            else:
-                out[prefix] = str(value)
-
-        walk("", self.raw)
-        return out
+        return flat_params(self.raw)
 
 
 def head_rows(frame: pd.DataFrame, head: str, cap: int | None, seed: int) -> pd.DataFrame:
