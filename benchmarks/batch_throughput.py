@@ -83,12 +83,10 @@ def tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def run_scorer(source: Path, output: Path, workers: int, extra: list[str]) -> dict[str, float]:
-    """Wall time and peak tree RSS and PSS of one ``score`` run, sampled every 0.2 s."""
-    cmd = [sys.executable, "-c", SCORE, str(source), "-o", str(output), "--workers",
-           str(workers), "--time-column", "received_at", "--quiet", *extra]
+def timed(cmd: list[str]) -> dict[str, float]:
+    """Wall seconds and peak RSS and PSS of a command's whole process tree, every 0.2 s."""
     started = time.monotonic()
-    process = subprocess.Popen(cmd)
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     peak = [0, 0]
     done = threading.Event()
 
@@ -102,10 +100,16 @@ def run_scorer(source: Path, output: Path, workers: int, extra: list[str]) -> di
     code = process.wait()
     done.set()
     sampler.join()
-    seconds = time.monotonic() - started
     if code != 0:
-        raise SystemExit(f"score failed with exit code {code}")
-    return {"seconds": seconds, "peak_rss_mb": peak[0] / 2**20, "peak_pss_mb": peak[1] / 2**20}
+        raise SystemExit(f"{cmd[3:]} failed with exit code {code}")
+    return {"seconds": time.monotonic() - started, "peak_rss_mb": peak[0] / 2**20,
+            "peak_pss_mb": peak[1] / 2**20}
+
+
+def run_scorer(source: Path, output: Path, workers: int, extra: list[str]) -> dict[str, float]:
+    """One ``score`` run as a fresh command."""
+    return timed([sys.executable, "-c", SCORE, str(source), "-o", str(output), "--workers",
+                  str(workers), "--time-column", "received_at", "--quiet", *extra])
 
 
 def plain_loop(texts: list[str]) -> dict[str, float]:

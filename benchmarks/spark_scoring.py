@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_throughput import build_input, tree_memory
+from batch_throughput import build_input, timed
 
 from interaction_classifier import load_model
 
@@ -52,28 +50,6 @@ def make_parquet(rows: int, folder: Path) -> Path:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
                    row_group_size=50_000)
     return path
-
-
-def timed(cmd: list[str]) -> dict[str, float]:
-    """Wall seconds and peak RSS of the whole process tree (JVM and workers included)."""
-    started = time.monotonic()
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], tree_memory(process.pid)[0])
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    code = process.wait()
-    done.set()
-    sampler.join()
-    if code != 0:
-        raise SystemExit(f"{cmd[3:]} failed with exit code {code}")
-    return {"seconds": time.monotonic() - started, "peak_rss_mb": peak[0] / 2**20}
 
 
 def end_to_end(source: Path, folder: Path, workers: int) -> dict[str, dict[str, float]]:
