@@ -10,13 +10,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.features import TextFeaturizer
+from interaction_classifier.vectors import FrozenFeaturizer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 URGENCY_DRIVERS = ("risk", "time_pressure", "repetition", "churn_threat", "dissatisfaction")
 
@@ -122,7 +125,7 @@ def urgency_inputs(text_tiers: np.ndarray, probas: dict[str, np.ndarray],
 class InteractionModel:
     """Featurizer + heads (+ urgency for the default taxonomy), with thresholds and limits."""
 
-    featurizer: TextFeaturizer
+    featurizer: FrozenFeaturizer
     heads: dict[str, LinearHead]
     abstain: dict[str, float]
     max_chars: int
@@ -197,6 +200,8 @@ class InteractionModel:
 
     def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
         """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
+        import pandas as pd  # not at module level: a single predict() never needs it
+
         out, probas, reasons = self.predict_arrays(texts)
         for name, head in self.heads.items():  # one DataFrame build: inserting columns one
             for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each

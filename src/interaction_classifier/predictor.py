@@ -13,15 +13,17 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from interaction_classifier.artifact import PATTERNS_DIR, load_artifact
 from interaction_classifier.config import MODELS_DIR
 from interaction_classifier.cues import CueMatcher
 from interaction_classifier.model import InteractionModel
+
+if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
+    import pandas as pd
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "default"
 ENV_MODEL = "INTERACTION_CLASSIFIER_MODEL"

@@ -306,7 +306,7 @@ def fit_model(frame: pd.DataFrame, split: pd.Series, cfg: dict[str, Any]) -> Int
         head.temperature = temperatures[h]
     abstain = {h: float(cfg["abstain"].get(h, 0.0)) for h in heads}
     version = cfg.get("version") or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    return InteractionModel(featurizer=featurizer, heads=fitted, abstain=abstain,
+    return InteractionModel(featurizer=featurizer.freeze(), heads=fitted, abstain=abstain,
                             max_chars=5000, version=version)
 
 

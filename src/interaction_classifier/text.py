@@ -16,11 +16,15 @@ from functools import lru_cache
 
 import spacy
 from spacy.lang.en import English
+from spacy.lang.tokenizer_exceptions import emoticons
 from spacy.language import Language
 from spacy.pipeline import Lemmatizer
 from spacy.tokens import Doc, Token
 
 KEPT_PUNCT = frozenset({"!", "?"})
+# spaCy's emoticon list (":)", ":-(", "xD", ...): punctuation-only tokens, but they carry
+# sentiment in tweets, so they are kept rather than dropped with other punctuation.
+EMOTICONS = frozenset(emoticons)
 _JOINERS = frozenset({"\u200d", "\ufe0f"})  # emoji joiners left over when emoji are split
 _TAG_RE = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
 _NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
@@ -114,7 +118,7 @@ def token_feature(token: Token) -> str | None:
     if _NUM_RE.fullmatch(text.lower()) or sum(ch.isdigit() for ch in text) >= 3:
         return "NUM"
     if token.is_punct:
-        return text if text in KEPT_PUNCT else None
+        return text if text in KEPT_PUNCT or text in EMOTICONS else None
     return token.lemma_
 
 

@@ -80,6 +80,11 @@ def label_weights(rows: pd.DataFrame, head: str, weights: dict[str, float]) -> n
     return np.array([weights.get(o, 1.0) for o in origin], dtype=np.float64)
 
 
+def source_weights(rows: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
+    """Per-row multiplier by source (default 1), e.g. to lean a head towards tweets."""
+    return rows["source"].map(weights).fillna(1.0).to_numpy(dtype=np.float64)
+
+
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
              max_iter: int, seed: int, sample_weight: np.ndarray | None = None) -> LinearHead:
     """Multinomial logistic regression, reduced to its weights."""
@@ -179,7 +184,8 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     heads: dict[str, LinearHead] = {}
     for h in cfg.heads:
         rows = [pos[i] for i in selected[h].index]
-        weights = label_weights(selected[h], h, mcfg.get("origin_weights", {}))
+        weights = label_weights(selected[h], h, mcfg.get("origin_weights", {})) \
+            * source_weights(selected[h], mcfg.get("source_weights", {}).get(h, {}))
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
                         weights)
@@ -204,7 +210,7 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
     max_chars = int(cfg.section("predict").get("max_chars", 5000))
     version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    model = InteractionModel(featurizer=featurizer, heads=heads, abstain=abstain,
+    model = InteractionModel(featurizer=featurizer.freeze(), heads=heads, abstain=abstain,
                              max_chars=max_chars, version=version, urgency=urgency)
     return model.attach(matcher)
 
