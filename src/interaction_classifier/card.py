@@ -18,9 +18,9 @@ LIMITATIONS = """\
   low recall on `awareness` and `consideration`; those predictions come with low confidence
   and `needs_review` more often.
 - Training labels are mostly mapped from other tasks (bank intents, review stars, tweet
-  sentiment) plus cue rules, ~4,600 hand-labelled tweets, 1,200 hand-labelled reviews and ~2,100
-  written examples; mapped labels carry the biases of their sources (e.g. mapped reviews
-  are always `experience`).
+  sentiment) plus cue rules, ~4,600 hand-labelled tweets, 1,200 hand-labelled reviews, 1,200
+  hand-labelled feedback sentences and ~2,100 written examples; mapped labels carry the
+  biases of their sources (e.g. mapped reviews are always `experience`).
 - Urgency tiers come from thresholds on an expected-tier score; `critical` vs `high` is the
   least reliable distinction (annotators themselves disagree most on urgency, kappa 0.82).
 - Sarcasm, long multi-topic e-mails and thread replies without context are hard.
@@ -123,9 +123,9 @@ the suggestion sentences, scores low whenever any other label is predicted):
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`, measured on model 20261123-090737): single-message `predict()` p50
-0.76 ms and p99 1.5 ms (targets 1 and 5 ms, met); cold start 1.34 s (target 2 s, met); RSS
-after load 185 MB (target 300 MB, met); `predict_batch` about 2,800 messages/s per core.
+`docs/benchmarks.md`, measured on model 20261123-092643): single-message `predict()` p50
+0.83 ms and p99 1.7 ms (targets 1 and 5 ms, met); cold start 1.5-1.6 s (target 2 s, met);
+RSS after load 185 MB (target 300 MB, met); `predict_batch` about 2,500 messages/s per core.
 
 ## Known limitations
 {LIMITATIONS}"""
