@@ -158,12 +158,8 @@ class InteractionModel:
 
     def head_probabilities(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list]:
         """Per-head probability matrices and the cues of each text (spaCy under a lock)."""
-        if len(texts) == 0:  # vectorizers refuse empty input; an empty batch is valid
-            n_features = next(iter(self.heads.values())).coef.shape[0]
-            X, cues = sp.csr_matrix((0, n_features), dtype=np.float32), []
-        else:
-            with self._lock:
-                X, cues = self.featurizer.transform_with_cues(texts)
+        with self._lock:
+            X, cues = self.featurizer.transform_with_cues(texts)
         probas = {name: head.proba(X) for name, head in self.heads.items()}
         if self.has_urgency:
             probas["_text_tiers"] = self.urgency.text_head.proba(X)

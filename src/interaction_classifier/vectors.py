@@ -125,7 +125,7 @@ class FrozenFeaturizer:
         docs = list(parse_many(texts))
         matcher = self._runtime.get("matcher")
         cues = [matcher.match(d) for d in docs] if self.use_cues else [[] for _ in docs]
-        counts = matcher.count(cues) if self.use_cues and texts else None
+        counts = matcher.count(cues) if self.use_cues else None
         lexicon = self.lexicon_scores(texts) * self.lexicon_weight if self.lexicon_weight \
             else None
         return self._matrix([normalise_doc(d) for d in docs], counts, lexicon), cues
