@@ -123,9 +123,10 @@ the suggestion sentences, scores low whenever any other label is predicted):
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`, measured on model 20261123-092643): single-message `predict()` p50
-0.83 ms and p99 1.7 ms (targets 1 and 5 ms, met); cold start 1.5-1.6 s (target 2 s, met);
-RSS after load 185 MB (target 300 MB, met); `predict_batch` about 2,500 messages/s per core.
+`docs/benchmarks.md`, measured on model 20261123-122917): single-message `predict()` p50
+0.96-0.97 ms and p99 1.9-2.0 ms (targets 1 and 5 ms, met, p50 with little margin); cold
+start 1.6 s (target 2 s, met); RSS after load 185 MB (target 300 MB, met); `predict_batch`
+about 2,400 messages/s per core.
 
 ## Known limitations
 {LIMITATIONS}"""

@@ -30,6 +30,11 @@ COLUMNS = ["text", "source", "source_id", "split", *HEADS, "label_origin", "rule
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# "How do I reset my PIN?" asks for information: a question even when its intent maps to
+# `request` (the mapping principle in data/mappings/README.md, applied per message).
+HOW_TO = re.compile(r"^\s*(how (do|can|would|should|could) i|how to|where (can|do|should) i|"
+                    r"what do i (need|have) to|what is the process|what's the process)\b", re.I)
+HOW_TO_RULE = "interaction_type=form.how_to"
 
 URGENCY_BY_DRIVER = {"risk": "critical", "churn_threat": "high", "repetition": "high",
                      "time_pressure": "high"}
@@ -45,6 +50,7 @@ class SourceSpec:
     rules: bool = False
     max_rows: int | None = None
     drop_unmapped_rows: bool = False
+    how_to_questions: bool = False
     include: dict[str, list[Any]] = field(default_factory=dict)
     exclude: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -142,9 +148,22 @@ def _label_source(spec: SourceSpec, taxonomy: Taxonomy, seed: int) -> pd.DataFra
         df = df.assign(**{h: pd.Series(pd.NA, index=df.index, dtype="string") for h in HEADS},
                        label_origin=pd.Series(pd.NA, index=df.index, dtype="string"))
     df["rule_ids"] = pd.Series(pd.NA, index=df.index, dtype="string")
+    if spec.how_to_questions:
+        df = how_to_questions(df)
     if spec.rules:
         df = _apply_rules(df, taxonomy)
     return df[[c for c in COLUMNS if c != "split"]]
+
+
+def how_to_questions(df: pd.DataFrame) -> pd.DataFrame:
+    """Mapped ``request`` rows phrased as how-to questions become ``question``, recorded as
+    a rule label (an intent mapping cannot see the phrasing of each message)."""
+    hit = (df["interaction_type"] == "request").fillna(False) & df["text"].str.match(HOW_TO)
+    df = df.copy()
+    df.loc[hit, "interaction_type"] = "question"
+    df.loc[hit, "rule_ids"] = HOW_TO_RULE
+    df.loc[hit, "label_origin"] = df.loc[hit, "label_origin"] + "+rule"
+    return df
 
 
 def _apply_rules(df: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
@@ -159,8 +178,10 @@ def _apply_rules(df: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
                 df.at[idx, head] = label
                 used.append(f"{head}={pattern_id}")
         if used:
-            rule_ids[pos] = ";".join(used)
-            origins[pos] = "rule" if pd.isna(origins[pos]) else f"{origins[pos]}+rule"
+            earlier = [] if pd.isna(rule_ids[pos]) else [rule_ids[pos]]
+            rule_ids[pos] = ";".join(earlier + used)
+            if pd.isna(origins[pos]) or not origins[pos].endswith("+rule"):
+                origins[pos] = "rule" if pd.isna(origins[pos]) else f"{origins[pos]}+rule"
     df["label_origin"] = pd.Series(origins, index=df.index, dtype="string")
     df["rule_ids"] = pd.Series(rule_ids, index=df.index, dtype="string")
     return df

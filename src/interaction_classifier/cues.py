@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -390,10 +391,17 @@ class CueMatcher:
 
     def count(self, cue_lists: list[list[Cue]]) -> sp.csr_matrix:
         """Group counts for already-matched cues (so a caller can match once and reuse)."""
-        rows = [i for i, cues in enumerate(cue_lists) for _ in cues]
-        cols = [self._group_index[self.group_of(c)] for cues in cue_lists for c in cues]
-        data = np.ones(len(rows), dtype=np.float64)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(cue_lists), len(self._groups)))
+        indptr, indices, data = [0], [], []
+        for cues in cue_lists:  # built row by row: scipy's COO route costs ~0.1 ms a message
+            groups = Counter(self._group_index[self.group_of(c)] for c in cues)
+            for col in sorted(groups):
+                indices.append(col)
+                data.append(groups[col])
+            indptr.append(len(indices))
+        return sp.csr_matrix((np.asarray(data, dtype=np.float64),
+                              np.asarray(indices, dtype=np.int32),
+                              np.asarray(indptr, dtype=np.int32)),
+                             shape=(len(cue_lists), len(self._groups)))
 
 
 def _blocked(spec: PatternSpec, start: int, end: int, blockers: list[tuple[str, int, int]]) -> bool:

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import normalise_many
+from interaction_classifier.text import normalise_many, strip_negation
 from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
 
 
@@ -40,6 +40,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         sublinear_tf: bool = True,
         use_cues: bool = True,
         lexicon_weight: float = 0.0,
+        mark_negation: bool = False,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.word_min_df = word_min_df
@@ -50,6 +51,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
         self.use_cues = use_cues
         self.lexicon_weight = lexicon_weight
+        self.mark_negation = mark_negation
 
     def set_matcher(self, matcher: CueMatcher | None) -> TextFeaturizer:
         """Attach the cue matcher used for the cue features."""
@@ -65,10 +67,11 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
         """Learn both vocabularies and freeze them for inference."""
-        return self.fit_normalised(normalise_many(list(texts)))
+        return self.fit_normalised(normalise_many(list(texts), mark_negation=self.mark_negation))
 
     def fit_normalised(self, normalised: Sequence[str]) -> TextFeaturizer:
-        """``fit`` on already-normalised text, so a search normalises a corpus only once."""
+        """``fit`` on already-normalised text (negation-marked when ``mark_negation``), so a
+        search normalises a corpus only once."""
         self.word_ = TfidfVectorizer(
             analyzer="word", token_pattern=r"\S+", lowercase=False,
             ngram_range=tuple(self.word_ngram_range), min_df=self.word_min_df,
@@ -79,7 +82,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             analyzer="char_wb", lowercase=False, ngram_range=tuple(self.char_ngram_range),
             min_df=self.char_min_df, max_features=self.char_max_features,
             sublinear_tf=self.sublinear_tf, dtype=np.float32,
-        ).fit(normalised)
+        ).fit([strip_negation(t) for t in normalised] if self.mark_negation else normalised)
         for vec in (self.word_, self.char_):
             vec.stop_words_ = None
         matcher = getattr(self, "matcher_", None)
@@ -87,7 +90,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.frozen_ = FrozenFeaturizer(
             NgramVocabulary.from_vectorizer(self.word_),
             NgramVocabulary.from_vectorizer(self.char_), cue_names,
-            float(self.lexicon_weight)).set_matcher(matcher)
+            float(self.lexicon_weight), bool(self.mark_negation)).set_matcher(matcher)
         return self
 
     def freeze(self) -> FrozenFeaturizer:

@@ -117,7 +117,8 @@ def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], di
         int(cfg["seed"])
     head = cfg["data"]["label_columns"][0]
     rows = train[train[head].notna()]
-    normalised = normalise_many(rows["text"].tolist())
+    normalised = normalise_many(rows["text"].tolist(),
+                                mark_negation=bool(cfg["features"].get("mark_negation")))
     y = rows[head].to_numpy().astype(str)
     n_classes = len(np.unique(y))
     sizes = [len(y) // factor ** k for k in (2, 1)

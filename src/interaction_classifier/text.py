@@ -25,6 +25,14 @@ KEPT_PUNCT = frozenset({"!", "?"})
 # spaCy's emoticon list (":)", ":-(", "xD", ...): punctuation-only tokens, but they carry
 # sentiment in tweets, so they are kept rather than dropped with other punctuation.
 EMOTICONS = frozenset(emoticons)
+# Negation scope (Das & Chen 2001; NRC-Canada, SemEval-2013): words after a negator, up to the
+# next clause punctuation, get NEGATION_SUFFIX, so "not good" and "good" are different features.
+NEGATION_SUFFIX = "_NEG"
+_NEGATORS = frozenset({"never", "no", "nothing", "nowhere", "noone", "none", "not", "cannot",
+                       "nobody", "neither", "nor", "n't", "nt", "havent", "hasnt", "hadnt",
+                       "cant", "couldnt", "shouldnt", "wont", "wouldnt", "dont", "doesnt",
+                       "didnt", "isnt", "arent", "aint"})
+_SCOPE_END = frozenset(".,:;!?")
 _JOINERS = frozenset({"\u200d", "\ufe0f"})  # emoji joiners left over when emoji are split
 _TAG_RE = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
 _NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
@@ -122,16 +130,41 @@ def token_feature(token: Token) -> str | None:
     return token.lemma_
 
 
-def normalise_doc(doc: Doc) -> str:
-    """Space-joined lower-case lemmas with URLs, mentions, numbers and emails masked."""
+def normalise_doc(doc: Doc, mark_negation: bool = False) -> str:
+    """Space-joined lower-case lemmas with URLs, mentions, numbers and emails masked; with
+    ``mark_negation``, words in a negation's scope carry :data:`NEGATION_SUFFIX`."""
+    if mark_negation:
+        return " ".join(_negation_marked(doc))
     return " ".join(f for f in map(token_feature, doc) if f)
 
 
-def normalise(text: str) -> str:
+def _negation_marked(doc: Doc) -> Iterator[str]:
+    negated = False
+    for token in doc:
+        if token.text in _SCOPE_END:
+            negated = False
+        feature = token_feature(token)
+        if feature is None:
+            continue
+        if token.lower_ in _NEGATORS:
+            negated = True
+            yield feature
+        else:
+            yield feature + NEGATION_SUFFIX if negated and token.is_alpha else feature
+
+
+def strip_negation(normalised: str) -> str:
+    """The unmarked form of a :func:`normalise_doc` string (for the character n-grams)."""
+    return normalised.replace(NEGATION_SUFFIX, "")
+
+
+def normalise(text: str, mark_negation: bool = False) -> str:
     """Normalise one raw message for TF-IDF features."""
-    return normalise_doc(parse(text))
+    return normalise_doc(parse(text), mark_negation)
 
 
-def normalise_many(texts: Iterable[str], batch_size: int = 256) -> list[str]:
+def normalise_many(texts: Iterable[str], batch_size: int = 256,
+                   mark_negation: bool = False) -> list[str]:
     """Normalise many messages with ``nlp.pipe`` batching."""
-    return [normalise_doc(doc) for doc in parse_many(texts, batch_size=batch_size)]
+    return [normalise_doc(doc, mark_negation)
+            for doc in parse_many(texts, batch_size=batch_size)]

@@ -10,6 +10,7 @@ memory), and one message is vectorised without the vectorizers' per-call overhea
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import normalise_doc, parse_many
+from interaction_classifier.text import normalise_doc, parse_many, strip_negation
 
 _WHITE_SPACES = re.compile(r"\s\s+")
 _TOKEN = re.compile(r"\S+")
@@ -62,12 +63,8 @@ class NgramVocabulary:
 
     def row(self, text: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         """One L2-normalised TF-IDF row: column indices (shifted by ``start``) and values."""
-        vocab = self.vocabulary
-        tf: dict[int, int] = {}
-        for gram in self.grams(text):
-            j = vocab.get(gram)
-            if j is not None:
-                tf[j] = tf.get(j, 0) + 1
+        get = self.vocabulary.get
+        tf = {j: n for g, n in Counter(self.grams(text)).items() if (j := get(g)) is not None}
         if not tf:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
         idx = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
@@ -88,6 +85,9 @@ class NgramVocabulary:
 class FrozenFeaturizer:
     """Word and char TF-IDF on normalised text, log-scaled cue counts, lexicon scores.
 
+    With ``mark_negation`` the word block sees negation-marked text and the char block the
+    same text unmarked.
+
     The cue matcher and the VADER analyzer are not pickled (they are rebuilt from the
     pattern files shipped with the model and from the installed lexicon); call
     ``set_matcher`` after loading.
@@ -97,6 +97,7 @@ class FrozenFeaturizer:
     char: NgramVocabulary
     cue_names: list[str]
     lexicon_weight: float = 0.0
+    mark_negation: bool = False
     _runtime: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -128,7 +129,8 @@ class FrozenFeaturizer:
         counts = matcher.count(cues) if self.use_cues else None
         lexicon = self.lexicon_scores(texts) * self.lexicon_weight if self.lexicon_weight \
             else None
-        return self._matrix([normalise_doc(d) for d in docs], counts, lexicon), cues
+        normalised = [normalise_doc(d, self.mark_negation) for d in docs]
+        return self._matrix(normalised, counts, lexicon), cues
 
     def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
         """The TF-IDF blocks alone for already-normalised text (cue and lexicon blocks need
@@ -143,10 +145,11 @@ class FrozenFeaturizer:
         lex_start = cue_start + len(self.cue_names)
         indptr, indices, data = [0], [np.zeros(0, np.int64)], [np.zeros(0, np.float64)]
         for i, text in enumerate(normalised):
-            parts = [self.word.row(text, 0), self.char.row(text, len(self.word))]
+            chars = strip_negation(text) if self.mark_negation else text
+            parts = [self.word.row(text, 0), self.char.row(chars, len(self.word))]
             if counts is not None:
-                row = counts.getrow(i)
-                parts.append((row.indices + cue_start, np.log1p(row.data)))
+                a, b = counts.indptr[i], counts.indptr[i + 1]
+                parts.append((counts.indices[a:b] + cue_start, np.log1p(counts.data[a:b])))
             if lexicon is not None:
                 parts.append((np.arange(lex_start, lex_start + 4), lexicon[i]))
             for idx, val in parts:

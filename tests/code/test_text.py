@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from interaction_classifier.text import get_nlp, normalise, normalise_many, parse
+from interaction_classifier.text import (
+    get_nlp,
+    normalise,
+    normalise_many,
+    parse,
+    strip_negation,
+)
 
 
 def test_blank_pipeline_with_lookup_lemmatizer() -> None:
@@ -58,3 +64,25 @@ def test_curly_apostrophe_is_straightened() -> None:
 def test_normalise_many_matches_normalise() -> None:
     texts = ["Cancel my order!", "", "What's the price?"]
     assert normalise_many(texts, batch_size=2) == [normalise(t) for t in texts]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I do not like it, but the screen is great",
+         "i do not like_NEG it_NEG but the screen be great"),
+        ("Don't buy this. Love it", "do not buy_NEG this_NEG love it"),
+        ("never again!! fine", "never again_NEG ! ! fine"),
+        ("dont call me @bob 123", "do not call_NEG me_NEG @USER NUM"),
+        ("no", "no"),
+    ],
+)
+def test_negation_scope_ends_at_clause_punctuation(text: str, expected: str) -> None:
+    assert normalise(text, mark_negation=True) == expected
+
+
+@pytest.mark.parametrize("text", ["Not bad, not bad at all!", "I can't log in", "", "😀 no 👍"])
+def test_stripping_negation_marks_gives_the_plain_normalisation(text: str) -> None:
+    marked = normalise(text, mark_negation=True)
+    assert strip_negation(marked) == normalise(text)
+    assert normalise_many([text], mark_negation=True) == [marked]

@@ -11,8 +11,11 @@ import pytest
 from interaction_classifier.config import HEADS, load_taxonomy
 from interaction_classifier.corpus import (
     COLUMNS,
+    HOW_TO,
+    HOW_TO_RULE,
     build_corpus,
     dedup_key,
+    how_to_questions,
     load_corpus_config,
     rule_labels,
     write_corpus,
@@ -57,6 +60,32 @@ def test_rule_labels_record_their_pattern(built) -> None:
     assert len(ruled) > 100
     assert ruled["rule_ids"].notna().all()
     assert frame.loc[frame["label_origin"] == "mapping", "rule_ids"].isna().all()
+
+
+def test_how_to_requests_become_questions(built) -> None:
+    frame, _, _ = built
+    intents = frame[frame["source"].isin(["banking77", "clinc150"])]
+    moved = intents[intents["rule_ids"] == HOW_TO_RULE]
+    assert len(moved) > 100
+    assert (moved["interaction_type"] == "question").all()
+    assert (moved["label_origin"] == "mapping+rule").all()
+    still = intents[(intents["interaction_type"] == "request") & intents["text"].str.match(HOW_TO)]
+    assert still.empty
+
+
+def test_how_to_rule_leaves_other_labels_alone() -> None:
+    df = pd.DataFrame({
+        "text": ["How do I reset my PIN?", "Please reset my PIN", "How do I reset my PIN?",
+                 "where can i rent a car"],
+        "interaction_type": pd.array(["request", "request", "complaint", pd.NA], dtype="string"),
+        "label_origin": pd.array(["mapping"] * 4, dtype="string"),
+        "rule_ids": pd.array([pd.NA] * 4, dtype="string"),
+    })
+    out = how_to_questions(df)
+    assert out["interaction_type"].tolist()[:3] == ["question", "request", "complaint"]
+    assert out["interaction_type"].isna().tolist() == [False, False, False, True]
+    assert out["rule_ids"].notna().tolist() == [True, False, False, False]
+    assert df["interaction_type"].iloc[0] == "request"  # the input is not modified
 
 
 def test_no_text_in_two_splits_and_no_duplicates(built) -> None:
