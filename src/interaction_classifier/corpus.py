@@ -180,8 +180,10 @@ def _apply_rules(df: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
         if used:
             earlier = [] if pd.isna(rule_ids[pos]) else [rule_ids[pos]]
             rule_ids[pos] = ";".join(earlier + used)
-            if pd.isna(origins[pos]) or not origins[pos].endswith("+rule"):
-                origins[pos] = "rule" if pd.isna(origins[pos]) else f"{origins[pos]}+rule"
+            if pd.isna(origins[pos]):
+                origins[pos] = "rule"
+            elif not origins[pos].endswith("rule"):  # a form rule may have marked it already
+                origins[pos] = f"{origins[pos]}+rule"
     df["label_origin"] = pd.Series(origins, index=df.index, dtype="string")
     df["rule_ids"] = pd.Series(rule_ids, index=df.index, dtype="string")
     return df
