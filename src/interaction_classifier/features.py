@@ -17,7 +17,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import normalise_many, strip_negation
+from interaction_classifier.embeddings import fit_word_vectors
+from interaction_classifier.text import normalise_doc, parse_many, strip_negation, surface_doc
 from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
 
 
@@ -41,6 +42,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         use_cues: bool = True,
         lexicon_weight: float = 0.0,
         mark_negation: bool = False,
+        char_surface: bool = False,
+        embedding_weight: float = 0.0,
+        embedding_top_words: int = 40000,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.word_min_df = word_min_df
@@ -52,6 +56,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.use_cues = use_cues
         self.lexicon_weight = lexicon_weight
         self.mark_negation = mark_negation
+        self.char_surface = char_surface
+        self.embedding_weight = embedding_weight
+        self.embedding_top_words = embedding_top_words
 
     def set_matcher(self, matcher: CueMatcher | None) -> TextFeaturizer:
         """Attach the cue matcher used for the cue features."""
@@ -66,12 +73,19 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         return state
 
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
-        """Learn both vocabularies and freeze them for inference."""
-        return self.fit_normalised(normalise_many(list(texts), mark_negation=self.mark_negation))
+        """Learn both vocabularies and freeze them for inference (one parse per text)."""
+        docs = list(parse_many(list(texts)))
+        surface = [surface_doc(d) for d in docs] if self.needs_surface else None
+        return self.fit_normalised([normalise_doc(d, self.mark_negation) for d in docs],
+                                   surface)
 
-    def fit_normalised(self, normalised: Sequence[str]) -> TextFeaturizer:
+    def fit_normalised(self, normalised: Sequence[str],
+                       surface: Sequence[str] | None = None) -> TextFeaturizer:
         """``fit`` on already-normalised text (negation-marked when ``mark_negation``), so a
-        search normalises a corpus only once."""
+        search normalises a corpus only once; ``surface`` (``text.surface_doc``) is what the
+        char block (with ``char_surface``) and the word vectors read."""
+        if self.needs_surface and surface is None:
+            raise ValueError("char_surface and embedding_weight need the surface forms")
         self.word_ = TfidfVectorizer(
             analyzer="word", token_pattern=r"\S+", lowercase=False,
             ngram_range=tuple(self.word_ngram_range), min_df=self.word_min_df,
@@ -82,16 +96,25 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             analyzer="char_wb", lowercase=False, ngram_range=tuple(self.char_ngram_range),
             min_df=self.char_min_df, max_features=self.char_max_features,
             sublinear_tf=self.sublinear_tf, dtype=np.float32,
-        ).fit([strip_negation(t) for t in normalised] if self.mark_negation else normalised)
+        ).fit(surface if self.char_surface else
+              [strip_negation(t) for t in normalised] if self.mark_negation else normalised)
         for vec in (self.word_, self.char_):
             vec.stop_words_ = None
         matcher = getattr(self, "matcher_", None)
         cue_names = matcher.feature_names() if self.use_cues else []
+        embedding = fit_word_vectors(surface, self.embedding_weight, self.embedding_top_words) \
+            if self.embedding_weight else None
         self.frozen_ = FrozenFeaturizer(
             NgramVocabulary.from_vectorizer(self.word_),
             NgramVocabulary.from_vectorizer(self.char_), cue_names,
-            float(self.lexicon_weight), bool(self.mark_negation)).set_matcher(matcher)
+            float(self.lexicon_weight), bool(self.mark_negation),
+            bool(self.char_surface), embedding).set_matcher(matcher)
         return self
+
+    @property
+    def needs_surface(self) -> bool:
+        """Whether a block reads the surface forms as well as the lemmas."""
+        return bool(self.char_surface or self.embedding_weight)
 
     def freeze(self) -> FrozenFeaturizer:
         """What a model keeps: the fitted vocabularies and idf weights, no scikit-learn."""

@@ -112,9 +112,12 @@ def parse_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[Doc]:
     return get_nlp().pipe((clean(t) for t in texts), batch_size=batch_size)
 
 
-def token_feature(token: Token) -> str | None:
-    """The feature string of one token, or None to drop it (spaces, most punctuation)."""
+def token_feature(token: Token, surface: bool = False) -> str | None:
+    """The feature string of one token, or None to drop it (spaces, most punctuation); a word
+    is its lemma, or with ``surface`` its lower-case form."""
     text = token.text
+    if text.isalpha():  # most tokens, and none of the cases below: the fast path
+        return token.lower_ if surface else token.lemma_
     if token.is_space or text in _JOINERS:
         return None
     if token.like_email:
@@ -127,7 +130,7 @@ def token_feature(token: Token) -> str | None:
         return "NUM"
     if token.is_punct:
         return text if text in KEPT_PUNCT or text in EMOTICONS else None
-    return token.lemma_
+    return token.lower_ if surface else token.lemma_
 
 
 def normalise_doc(doc: Doc, mark_negation: bool = False) -> str:
@@ -151,6 +154,12 @@ def _negation_marked(doc: Doc) -> Iterator[str]:
             yield feature
         else:
             yield feature + NEGATION_SUFFIX if negated and token.is_alpha else feature
+
+
+def surface_doc(doc: Doc) -> str:
+    """Space-joined lower-case word forms, masked like :func:`normalise_doc`: the character
+    n-grams see the tense and intensity that lemmas erase ("ordered", "worst", "sooo")."""
+    return " ".join(f for f in (token_feature(t, surface=True) for t in doc) if f)
 
 
 def strip_negation(normalised: str) -> str:

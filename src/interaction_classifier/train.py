@@ -85,13 +85,29 @@ def source_weights(rows: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
     return rows["source"].map(weights).fillna(1.0).to_numpy(dtype=np.float64)
 
 
+def head_columns(feature_names: list[str], excluded: list[str]) -> np.ndarray | None:
+    """The columns a head may use: all but the blocks (feature-name prefixes such as
+    ``emb``) it excludes; None when it uses every column."""
+    if not excluded:
+        return None
+    return np.array([i for i, n in enumerate(feature_names)
+                     if n.split(":", 1)[0] not in excluded], dtype=np.int64)
+
+
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
-             max_iter: int, seed: int, sample_weight: np.ndarray | None = None) -> LinearHead:
-    """Multinomial logistic regression, reduced to its weights."""
+             max_iter: int, seed: int, sample_weight: np.ndarray | None = None,
+             columns: np.ndarray | None = None) -> LinearHead:
+    """Multinomial logistic regression, reduced to its weights; a head restricted to
+    ``columns`` gets zero weight on every other column."""
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
                              random_state=seed, tol=1e-4)
-    clf.fit(X, y, sample_weight=sample_weight)
-    return LinearHead.from_estimator(name, clf)
+    clf.fit(X if columns is None else X[:, columns], y, sample_weight=sample_weight)
+    head = LinearHead.from_estimator(name, clf)
+    if columns is not None:
+        coef = np.zeros((X.shape[1], head.coef.shape[1]), dtype=head.coef.dtype)
+        coef[columns] = head.coef
+        head.coef = coef
+    return head
 
 
 def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
@@ -182,13 +198,14 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     pos = {idx: i for i, idx in enumerate(union.index)}
     X_valid, valid_cues = featurizer.transform_with_cues(valid["text"].tolist())
     heads: dict[str, LinearHead] = {}
+    names = featurizer.feature_names()
     for h in cfg.heads:
         rows = [pos[i] for i in selected[h].index]
         weights = label_weights(selected[h], h, mcfg.get("origin_weights", {})) \
             * source_weights(selected[h], mcfg.get("source_weights", {}).get(h, {}))
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
-                        weights)
+                        weights, head_columns(names, mcfg.get("exclude_blocks", {}).get(h, [])))
         vmask = valid[h].notna().to_numpy()
         head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy())
         heads[h] = head

@@ -18,10 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import normalise_doc, parse_many, strip_negation
+from interaction_classifier.text import normalise_doc, parse_many, strip_negation, surface_doc
 
 _WHITE_SPACES = re.compile(r"\s\s+")
 _TOKEN = re.compile(r"\S+")
+# Words whose char n-gram columns a vocabulary keeps (a few hundred bytes each) before it
+# starts afresh.
+WORD_CACHE_SIZE = 50_000
 
 
 @dataclass
@@ -43,32 +46,61 @@ class NgramVocabulary:
     def __len__(self) -> int:
         return len(self.vocabulary)
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_word_columns"}
+
     def grams(self, text: str) -> list[str]:
-        """The n-grams scikit-learn's analyzer yields for ``text`` (same order and count)."""
+        """The word n-grams scikit-learn's analyzer yields for ``text`` (same order, count)."""
         lo, hi = self.ngram_range
-        if self.analyzer == "word":
-            tokens = _TOKEN.findall(text)
-            grams = list(tokens) if lo == 1 else []
-            for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-                grams += [" ".join(tokens[i: i + n]) for i in range(len(tokens) - n + 1)]
-            return grams
-        grams = []
-        for w in _WHITE_SPACES.sub(" ", text).split():
-            w = f" {w} "
-            for n in range(lo, hi + 1):
-                grams += [w[i: i + n] for i in range(max(len(w) - n, 0) + 1)]
-                if len(w) <= n:  # a short word is counted once, as scikit-learn does
-                    break
+        tokens = _TOKEN.findall(text)
+        grams = list(tokens) if lo == 1 else []
+        for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+            grams += [" ".join(tokens[i: i + n]) for i in range(len(tokens) - n + 1)]
         return grams
+
+    def word_char_grams(self, word: str) -> list[str]:
+        """The ``char_wb`` n-grams of one whitespace-free word, as scikit-learn yields them."""
+        lo, hi = self.ngram_range
+        w, grams = f" {word} ", []
+        for n in range(lo, hi + 1):
+            grams += [w[i: i + n] for i in range(max(len(w) - n, 0) + 1)]
+            if len(w) <= n:  # a short word is counted once, as scikit-learn does
+                break
+        return grams
+
+    def char_columns(self, text: str) -> np.ndarray:
+        """Columns of the known ``char_wb`` n-grams of ``text``, once per occurrence.
+
+        ``char_wb`` n-grams never cross a word boundary, so a text's grams are its words'
+        grams; words repeat across messages, so each word's columns are computed once and
+        kept (up to :data:`WORD_CACHE_SIZE` words, then the cache starts again)."""
+        cache = self.__dict__.setdefault("_word_columns", {})
+        get = self.vocabulary.get
+        parts = []
+        for word in _WHITE_SPACES.sub(" ", text).split():
+            columns = cache.get(word)
+            if columns is None:
+                if len(cache) >= WORD_CACHE_SIZE:
+                    cache.clear()
+                columns = cache[word] = np.array(
+                    [j for g in self.word_char_grams(word) if (j := get(g)) is not None],
+                    dtype=np.int64)
+            parts.append(columns)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def row(self, text: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         """One L2-normalised TF-IDF row: column indices (shifted by ``start``) and values."""
-        get = self.vocabulary.get
-        tf = {j: n for g, n in Counter(self.grams(text)).items() if (j := get(g)) is not None}
-        if not tf:
+        if self.analyzer == "char_wb":
+            idx, counts = np.unique(self.char_columns(text), return_counts=True)
+            val = counts.astype(np.float64)
+        else:
+            get = self.vocabulary.get
+            tf = {j: n for g, n in Counter(self.grams(text)).items()
+                  if (j := get(g)) is not None}
+            idx = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
+            val = np.fromiter(tf.values(), dtype=np.float64, count=len(tf))
+        if not len(idx):
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        idx = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
-        val = np.fromiter(tf.values(), dtype=np.float64, count=len(tf))
         if self.sublinear_tf:
             val = np.log(val) + 1.0
         val = val * self.idf[idx]
@@ -82,11 +114,40 @@ class NgramVocabulary:
 
 
 @dataclass
+class WordVectors:
+    """Pretrained vectors of the words a model can meet (``embeddings.fit_word_vectors``).
+
+    A message's row is the mean vector of its known lower-case words, scaled to length
+    ``weight``: dense and short, it lets a linear head score words the labelled data never
+    showed by their neighbours in the pretrained space.
+    """
+
+    index: dict[str, int]
+    vectors: np.ndarray  # (n_words, dim), float16
+    weight: float
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def row(self, surface: str, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices (from ``start``) and values of one text's mean vector."""
+        get = self.index.get
+        ids = [j for t in surface.split() if (j := get(t)) is not None]
+        if ids:
+            mean = self.vectors[ids].mean(axis=0, dtype=np.float64)
+            norm = float(np.sqrt(mean @ mean))
+            if norm > 0.0:
+                return np.arange(start, start + len(mean)), mean * (self.weight / norm)
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
+@dataclass
 class FrozenFeaturizer:
     """Word and char TF-IDF on normalised text, log-scaled cue counts, lexicon scores.
 
     With ``mark_negation`` the word block sees negation-marked text and the char block the
-    same text unmarked.
+    same text unmarked; with ``char_surface`` the char block sees the lower-case word forms
+    instead of the lemmas. ``embedding`` adds the mean pretrained word vector of those forms.
 
     The cue matcher and the VADER analyzer are not pickled (they are rebuilt from the
     pattern files shipped with the model and from the installed lexicon); call
@@ -98,6 +159,8 @@ class FrozenFeaturizer:
     cue_names: list[str]
     lexicon_weight: float = 0.0
     mark_negation: bool = False
+    char_surface: bool = False
+    embedding: WordVectors | None = None
     _runtime: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -130,28 +193,40 @@ class FrozenFeaturizer:
         lexicon = self.lexicon_scores(texts) * self.lexicon_weight if self.lexicon_weight \
             else None
         normalised = [normalise_doc(d, self.mark_negation) for d in docs]
-        return self._matrix(normalised, counts, lexicon), cues
+        surface = [surface_doc(d) for d in docs] if self.needs_surface else None
+        return self._matrix(normalised, counts, lexicon, surface), cues
+
+    @property
+    def needs_surface(self) -> bool:
+        """Whether a block reads the surface forms (``text.surface_doc``)."""
+        return self.char_surface or self.embedding is not None
 
     def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
-        """The TF-IDF blocks alone for already-normalised text (cue and lexicon blocks need
-        the raw text, so a featurizer using them cannot take this shortcut)."""
-        if self.use_cues or self.lexicon_weight:
-            raise ValueError("transform_normalised needs use_cues=False and lexicon_weight=0")
+        """The TF-IDF blocks alone for already-normalised text (cue, lexicon and surface
+        char blocks need the raw text, so a featurizer using them cannot take this shortcut)."""
+        if self.use_cues or self.lexicon_weight or self.needs_surface:
+            raise ValueError("transform_normalised needs use_cues=False, lexicon_weight=0, "
+                             "char_surface=False and no embedding")
         return self._matrix(list(normalised), None, None)
 
     def _matrix(self, normalised: list[str], counts: sp.csr_matrix | None,
-                lexicon: np.ndarray | None) -> sp.csr_matrix:
+                lexicon: np.ndarray | None, surface: list[str] | None = None
+                ) -> sp.csr_matrix:
         cue_start = len(self.word) + len(self.char)
         lex_start = cue_start + len(self.cue_names)
+        emb_start = lex_start + (4 if self.lexicon_weight else 0)
         indptr, indices, data = [0], [np.zeros(0, np.int64)], [np.zeros(0, np.float64)]
         for i, text in enumerate(normalised):
-            chars = strip_negation(text) if self.mark_negation else text
+            chars = surface[i] if self.char_surface else \
+                strip_negation(text) if self.mark_negation else text
             parts = [self.word.row(text, 0), self.char.row(chars, len(self.word))]
             if counts is not None:
                 a, b = counts.indptr[i], counts.indptr[i + 1]
                 parts.append((counts.indices[a:b] + cue_start, np.log1p(counts.data[a:b])))
             if lexicon is not None:
                 parts.append((np.arange(lex_start, lex_start + 4), lexicon[i]))
+            if self.embedding is not None:
+                parts.append(self.embedding.row(surface[i], emb_start))
             for idx, val in parts:
                 indices.append(idx)
                 data.append(val)
@@ -164,7 +239,8 @@ class FrozenFeaturizer:
     @property
     def n_features(self) -> int:
         return (len(self.word) + len(self.char) + len(self.cue_names)
-                + (4 if self.lexicon_weight else 0))
+                + (4 if self.lexicon_weight else 0)
+                + (len(self.embedding) if self.embedding is not None else 0))
 
     def lexicon_scores(self, texts: Sequence[str]) -> np.ndarray:
         """VADER pos, neg, neu and compound per text."""
@@ -183,4 +259,6 @@ class FrozenFeaturizer:
                 + [f"c:{t}" for t in self.char.feature_names()]
                 + list(self.cue_names)
                 + (["lex:pos", "lex:neg", "lex:neu", "lex:compound"] if self.lexicon_weight
+                   else [])
+                + ([f"emb:{j}" for j in range(len(self.embedding))] if self.embedding is not None
                    else []))

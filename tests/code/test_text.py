@@ -7,9 +7,11 @@ import pytest
 from interaction_classifier.text import (
     get_nlp,
     normalise,
+    normalise_doc,
     normalise_many,
     parse,
     strip_negation,
+    surface_doc,
 )
 
 
@@ -86,3 +88,10 @@ def test_stripping_negation_marks_gives_the_plain_normalisation(text: str) -> No
     marked = normalise(text, mark_negation=True)
     assert strip_negation(marked) == normalise(text)
     assert normalise_many([text], mark_negation=True) == [marked]
+
+
+def test_surface_forms_keep_what_lemmas_erase() -> None:
+    doc = parse("@Acme I ORDERED the worst one, sooo sad :( http://x.co/1 on 12/03")
+    assert surface_doc(doc) == "@USER i ordered the worst one sooo sad :( URL on NUM"
+    lemmas = normalise_doc(doc).split()
+    assert "ordered" not in lemmas and len(lemmas) == len(surface_doc(doc).split())

@@ -10,31 +10,41 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from interaction_classifier import embeddings, vectors
 from interaction_classifier.config import DATA_DIR
 from interaction_classifier.cues import CueMatcher
 from interaction_classifier.data import load
+from interaction_classifier.embeddings import EmbeddingError, glove_files, load_glove
 from interaction_classifier.features import TextFeaturizer
 from interaction_classifier.text import (
     NEGATION_SUFFIX,
     normalise_doc,
     parse_many,
     strip_negation,
+    surface_doc,
 )
+from interaction_classifier.vectors import WordVectors
 
 
-@pytest.mark.parametrize("mark_negation", [False, True])
-def test_frozen_rows_match_sklearn(shared_data, mark_negation: bool) -> None:
+@pytest.mark.parametrize(("mark_negation", "char_surface"),
+                         [(False, False), (True, False), (True, True)])
+def test_frozen_rows_match_sklearn(shared_data, mark_negation: bool, char_surface: bool
+                                   ) -> None:
     texts = load("twcs")["text"].tolist()[:1500]
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, char_max_features=20000,
-                                lexicon_weight=3.0, mark_negation=mark_negation)
+                                lexicon_weight=3.0, mark_negation=mark_negation,
+                                char_surface=char_surface)
     featurizer.set_matcher(CueMatcher(DATA_DIR / "patterns")).fit(texts[:1000])
     texts += ["", "!!!", "😀 👍", "a" * 3000, "a b", "x  \t y\n\nz", "not bad, not bad at all"]
     X, cues = featurizer.freeze().transform_with_cues(texts)
-    normalised = [normalise_doc(d, mark_negation) for d in parse_many(texts)]
+    docs = list(parse_many(texts))
+    normalised = [normalise_doc(d, mark_negation) for d in docs]
     assert any(NEGATION_SUFFIX in t for t in normalised) == mark_negation
+    chars = [surface_doc(d) if char_surface else strip_negation(t)
+             for d, t in zip(docs, normalised, strict=True)]
+    assert (chars != [strip_negation(t) for t in normalised]) == char_surface
     reference = sp.hstack([featurizer.word_.transform(normalised),
-                           featurizer.char_.transform([strip_negation(t) for t in normalised])],
-                          format="csr")
+                           featurizer.char_.transform(chars)], format="csr")
     assert X.shape == (len(texts), len(featurizer.feature_names()))
     assert reference.nnz > 0 and len(cues) == len(texts)
     assert np.abs((X[:, : reference.shape[1]] - reference).toarray()).max() < 1e-5
@@ -52,3 +62,57 @@ def test_single_prediction_imports_neither_sklearn_nor_pandas() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "[]"
+
+
+def test_word_vector_rows_are_scaled_means_of_known_words() -> None:
+    vectors = WordVectors({"good": 0, "bad": 1, "day": 2},
+                          np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float16), weight=2.0)
+    idx, val = vectors.row("good day unknownword", start=10)
+    assert list(idx) == [10, 11]
+    assert np.allclose(val, 2.0 * np.array([2, 1]) / np.sqrt(5))
+    assert np.isclose(np.linalg.norm(val), 2.0)
+    assert len(vectors.row("nothing known here", 0)[0]) == 0
+
+
+def test_glove_block_matches_the_pinned_vectors(shared_data) -> None:
+    texts = load("twcs")["text"].tolist()[:300]
+    featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, char_max_features=5000,
+                                use_cues=False, char_surface=True, embedding_weight=2.0,
+                                embedding_top_words=1000).fit(texts[:200])
+    frozen = featurizer.freeze()
+    words, matrix = load_glove()
+    kept = frozen.embedding.index
+    assert set(words[:1000]) <= kept.keys() and len(kept) < len(words)
+    lookup = {w: i for i, w in enumerate(words)}
+    X = frozen.transform(texts)
+    emb = X[:, -matrix.shape[1]:].toarray()
+    for row, doc in zip(emb, parse_many(texts), strict=True):
+        ids = [lookup[t] for t in surface_doc(doc).split() if t in kept]
+        if not ids:
+            assert not row.any()
+            continue
+        mean = matrix[ids].mean(axis=0)
+        assert np.allclose(row, 2.0 * mean / np.linalg.norm(mean), atol=2e-3)
+    assert featurizer.feature_names()[-1] == f"emb:{matrix.shape[1] - 1}"
+
+
+def test_glove_files_are_refused_when_their_digest_differs(monkeypatch) -> None:
+    assert set(glove_files()) == {"vectors", "words"}
+    name, digest = embeddings.FILES["words"]
+    monkeypatch.setitem(embeddings.FILES, "words", (name, "0" * len(digest)))
+    with pytest.raises(EmbeddingError, match="sha256"):
+        glove_files()
+
+
+def test_char_rows_do_not_depend_on_the_word_cache(monkeypatch) -> None:
+    texts = ["my order never came", "order came late, never again", "the order is late"] * 3
+    featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, use_cues=False).fit(texts)
+    char = featurizer.freeze().char
+    rows = [char.row(t, 0) for t in texts]
+    monkeypatch.setattr(vectors, "WORD_CACHE_SIZE", 2)
+    char.__dict__.pop("_word_columns")
+    for text, (idx, val) in zip(texts, rows, strict=True):
+        again = char.row(text, 0)
+        assert np.array_equal(again[0], idx) and np.allclose(again[1], val)
+        assert len(char.__dict__["_word_columns"]) <= 2
+    assert "_word_columns" not in char.__getstate__()
