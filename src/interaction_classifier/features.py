@@ -1,5 +1,5 @@
-"""Shared features: word and character TF-IDF over spaCy-normalised text, cue counts and
-lexicon scores.
+"""Shared features: word and character TF-IDF over spaCy-normalised text, cue counts,
+lexicon scores and (optionally) mean pretrained word vectors.
 
 One featurizer serves every head so that a message is tokenised and vectorised once. The
 lexicon block (VADER's pos/neg/neu/compound, ~15 us a message) carries sentiment knowledge
@@ -23,7 +23,8 @@ from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):
-    """Word n-gram + char n-gram TF-IDF on normalised text, and log-scaled cue counts.
+    """Word n-gram + char n-gram TF-IDF on normalised text, log-scaled cue counts, VADER
+    scores and, with ``embedding_weight``, the mean GloVe vector (``embeddings.py``).
 
     Fitting uses scikit-learn's vectorizers; transforming (here and at inference) goes
     through the frozen form (``vectors.FrozenFeaturizer``) that the model keeps. Set the
@@ -73,7 +74,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         return state
 
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
-        """Learn both vocabularies and freeze them for inference (one parse per text)."""
+        """Learn the vocabularies (and word vectors) and freeze them for inference; one parse
+        per text."""
         docs = list(parse_many(list(texts)))
         surface = [surface_doc(d) for d in docs] if self.needs_surface else None
         return self.fit_normalised([normalise_doc(d, self.mark_negation) for d in docs],
@@ -128,9 +130,10 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         """Features and the fired cues of each text, parsing every text exactly once."""
         return self.frozen_.transform_with_cues(texts)
 
-    def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
-        """The TF-IDF blocks alone for already-normalised text."""
-        return self.frozen_.transform_normalised(normalised)
+    def transform_normalised(self, normalised: Sequence[str],
+                             surface: Sequence[str] | None = None) -> sp.csr_matrix:
+        """The text blocks alone for already-normalised text (and its surface forms)."""
+        return self.frozen_.transform_normalised(normalised, surface)
 
     def feature_names(self) -> list[str]:
         """Names of every column, for inspection and explanations."""

@@ -2,7 +2,7 @@
 
 Successive halving (Jamieson & Talwalkar 2016) scores many candidates on a small stratified
 sample of the training rows and promotes the best third to three times the rows, so that
-most of the time goes to the promising ones. Texts are spaCy-normalised once for the whole
+most of the time goes to the promising ones. Texts are spaCy-parsed once for the whole
 search. The budget is a wall-clock limit: the number of candidates is sized from the time
 of the first one, and the search stops early (keeping the best candidate of the last rung
 reached) rather than overrun. Calibration is not searched: temperature scaling is fitted
@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from interaction_classifier.text import normalise_many
+from interaction_classifier.text import normalise_doc, parse_many, surface_doc
 
 # Every key is ``section.key`` of the retraining config (see docs/retraining.md).
 SPACE: dict[str, list[Any]] = {
@@ -82,30 +82,39 @@ def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.n
     return np.sort(np.concatenate(keep))
 
 
-def fold_score(normalised: list[str], y: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
-               cfg: dict[str, Any]) -> float:
+def prepare(texts: list[str], mark_negation: bool) -> tuple[list[str], list[str]]:
+    """The normalised and the surface form of every text, from one parse each."""
+    docs = list(parse_many(texts))
+    return [normalise_doc(d, mark_negation) for d in docs], [surface_doc(d) for d in docs]
+
+
+def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np.ndarray,
+               val_idx: np.ndarray, cfg: dict[str, Any]) -> float:
     """Accuracy of one candidate on one fold."""
     from interaction_classifier.retrain import featurizer_from, fit_linear
 
+    normalised, surface = prepared
+    fit_rows = ([normalised[i] for i in fit_idx], [surface[i] for i in fit_idx])
     featurizer = featurizer_from(cfg["features"])
-    featurizer.fit_normalised([normalised[i] for i in fit_idx])
+    featurizer.fit_normalised(*fit_rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings on tiny rungs
-        head = fit_linear("search", featurizer.transform_normalised(
-            [normalised[i] for i in fit_idx]), y[fit_idx], cfg["model"], int(cfg["seed"]))
-    X_val = featurizer.transform_normalised([normalised[i] for i in val_idx])
+        head = fit_linear("search", featurizer.transform_normalised(*fit_rows), y[fit_idx],
+                          cfg["model"], int(cfg["seed"]))
+    X_val = featurizer.transform_normalised([normalised[i] for i in val_idx],
+                                            [surface[i] for i in val_idx])
     pred = np.asarray(head.classes, dtype=object)[head.logits(X_val).argmax(axis=1)]
     return float((pred == y[val_idx]).mean())
 
 
-def cv_score(normalised: list[str], y: np.ndarray, idx: np.ndarray, cfg: dict[str, Any],
-             folds: int, pool: Parallel) -> float:
+def cv_score(prepared: tuple[list[str], list[str]], y: np.ndarray, idx: np.ndarray,
+             cfg: dict[str, Any], folds: int, pool: Parallel) -> float:
     """Mean stratified k-fold accuracy on the rows ``idx``."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(cfg["seed"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes smaller than the fold count
         splits = list(splitter.split(idx, y[idx]))
-    scores = pool(delayed(fold_score)(normalised, y, idx[a], idx[b], cfg) for a, b in splits)
+    scores = pool(delayed(fold_score)(prepared, y, idx[a], idx[b], cfg) for a, b in splits)
     return float(np.mean(scores))
 
 
@@ -117,8 +126,7 @@ def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], di
         int(cfg["seed"])
     head = cfg["data"]["label_columns"][0]
     rows = train[train[head].notna()]
-    normalised = normalise_many(rows["text"].tolist(),
-                                mark_negation=bool(cfg["features"].get("mark_negation")))
+    prepared = prepare(rows["text"].tolist(), bool(cfg["features"].get("mark_negation")))
     y = rows[head].to_numpy().astype(str)
     n_classes = len(np.unique(y))
     sizes = [len(y) // factor ** k for k in (2, 1)
@@ -128,7 +136,7 @@ def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], di
         def evaluate(params: dict[str, Any], rung: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             idx = stratified_sample(y, sizes[rung], folds, seed)
-            score = cv_score(normalised, y, idx, apply(cfg, params), folds, pool)
+            score = cv_score(prepared, y, idx, apply(cfg, params), folds, pool)
             entry = {"rung": rung, "rows": len(idx), "params": params, "cv_accuracy": score,
                      "seconds": round(time.perf_counter() - t0, 2)}
             history.append(entry)

@@ -90,8 +90,12 @@ def head_columns(feature_names: list[str], excluded: list[str]) -> np.ndarray | 
     ``emb``) it excludes; None when it uses every column."""
     if not excluded:
         return None
-    return np.array([i for i, n in enumerate(feature_names)
-                     if n.split(":", 1)[0] not in excluded], dtype=np.int64)
+    blocks = [n.split(":", 1)[0] for n in feature_names]
+    unknown = sorted(set(excluded) - set(blocks))
+    if unknown:
+        raise ValueError(f"exclude_blocks names blocks the features do not have: {unknown}; "
+                         f"they have {sorted(set(blocks))}")
+    return np.array([i for i, b in enumerate(blocks) if b not in excluded], dtype=np.int64)
 
 
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,

@@ -20,11 +20,11 @@ import scipy.sparse as sp
 from interaction_classifier.cues import Cue, CueMatcher
 from interaction_classifier.text import normalise_doc, parse_many, strip_negation, surface_doc
 
-_WHITE_SPACES = re.compile(r"\s\s+")
 _TOKEN = re.compile(r"\S+")
-# Words whose char n-gram columns a vocabulary keeps (a few hundred bytes each) before it
-# starts afresh.
+# Words whose char n-gram columns a vocabulary keeps before it starts afresh; longer words
+# (URLs, pasted junk) are not kept, so the cache stays under ~25 MB.
 WORD_CACHE_SIZE = 50_000
+CACHED_WORD_CHARS = 40
 
 
 @dataclass
@@ -49,7 +49,7 @@ class NgramVocabulary:
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_word_columns"}
 
-    def grams(self, text: str) -> list[str]:
+    def word_grams(self, text: str) -> list[str]:
         """The word n-grams scikit-learn's analyzer yields for ``text`` (same order, count)."""
         lo, hi = self.ngram_range
         tokens = _TOKEN.findall(text)
@@ -72,19 +72,22 @@ class NgramVocabulary:
         """Columns of the known ``char_wb`` n-grams of ``text``, once per occurrence.
 
         ``char_wb`` n-grams never cross a word boundary, so a text's grams are its words'
-        grams; words repeat across messages, so each word's columns are computed once and
-        kept (up to :data:`WORD_CACHE_SIZE` words, then the cache starts again)."""
+        grams (scikit-learn splits on the same whitespace as ``str.split``); words repeat
+        across messages, so each word's columns are computed once and kept (up to
+        :data:`WORD_CACHE_SIZE` words of at most :data:`CACHED_WORD_CHARS` characters)."""
         cache = self.__dict__.setdefault("_word_columns", {})
         get = self.vocabulary.get
         parts = []
-        for word in _WHITE_SPACES.sub(" ", text).split():
+        for word in text.split():
             columns = cache.get(word)
             if columns is None:
-                if len(cache) >= WORD_CACHE_SIZE:
-                    cache.clear()
-                columns = cache[word] = np.array(
+                columns = np.array(
                     [j for g in self.word_char_grams(word) if (j := get(g)) is not None],
                     dtype=np.int64)
+                if len(word) <= CACHED_WORD_CHARS:
+                    if len(cache) >= WORD_CACHE_SIZE:
+                        cache.clear()
+                    cache[word] = columns
             parts.append(columns)
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
@@ -95,7 +98,7 @@ class NgramVocabulary:
             val = counts.astype(np.float64)
         else:
             get = self.vocabulary.get
-            tf = {j: n for g, n in Counter(self.grams(text)).items()
+            tf = {j: n for g, n in Counter(self.word_grams(text)).items()
                   if (j := get(g)) is not None}
             idx = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
             val = np.fromiter(tf.values(), dtype=np.float64, count=len(tf))
@@ -201,13 +204,17 @@ class FrozenFeaturizer:
         """Whether a block reads the surface forms (``text.surface_doc``)."""
         return self.char_surface or self.embedding is not None
 
-    def transform_normalised(self, normalised: Sequence[str]) -> sp.csr_matrix:
-        """The TF-IDF blocks alone for already-normalised text (cue, lexicon and surface
-        char blocks need the raw text, so a featurizer using them cannot take this shortcut)."""
-        if self.use_cues or self.lexicon_weight or self.needs_surface:
-            raise ValueError("transform_normalised needs use_cues=False, lexicon_weight=0, "
-                             "char_surface=False and no embedding")
-        return self._matrix(list(normalised), None, None)
+    def transform_normalised(self, normalised: Sequence[str],
+                             surface: Sequence[str] | None = None) -> sp.csr_matrix:
+        """The text blocks alone for already-normalised text, plus its surface forms when a
+        block reads them (``needs_surface``). Cue and lexicon blocks need the raw text, so a
+        featurizer using them cannot take this shortcut."""
+        if self.use_cues or self.lexicon_weight:
+            raise ValueError("transform_normalised needs use_cues=False and lexicon_weight=0")
+        if self.needs_surface and surface is None:
+            raise ValueError("char_surface and the word vectors need the surface forms")
+        return self._matrix(list(normalised), None, None,
+                            None if surface is None else list(surface))
 
     def _matrix(self, normalised: list[str], counts: sp.csr_matrix | None,
                 lexicon: np.ndarray | None, surface: list[str] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from interaction_classifier.train import fit_head, head_columns
@@ -13,6 +14,8 @@ def test_head_columns_drop_named_blocks_only() -> None:
     assert head_columns(names, []) is None
     assert list(head_columns(names, ["emb"])) == [0, 1, 2, 3]
     assert list(head_columns(names, ["emb", "lex"])) == [0, 1, 2]
+    with pytest.raises(ValueError, match="embedding"):
+        head_columns(names, ["embedding"])
 
 
 def test_excluded_blocks_get_zero_weight_and_the_rest_fits_as_alone() -> None:

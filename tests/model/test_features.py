@@ -26,14 +26,17 @@ from interaction_classifier.text import (
 from interaction_classifier.vectors import WordVectors
 
 
-@pytest.mark.parametrize(("mark_negation", "char_surface"),
-                         [(False, False), (True, False), (True, True)])
-def test_frozen_rows_match_sklearn(shared_data, mark_negation: bool, char_surface: bool
-                                   ) -> None:
+@pytest.mark.parametrize(("mark_negation", "char_surface", "embedding_weight"),
+                         [(False, False, 0.0), (True, False, 0.0), (False, True, 0.0),
+                          (True, True, 2.0)])
+def test_frozen_rows_match_sklearn(shared_data, monkeypatch, mark_negation: bool,
+                                   char_surface: bool, embedding_weight: float) -> None:
+    monkeypatch.setattr(vectors, "WORD_CACHE_SIZE", 50)  # the cache starts afresh often
     texts = load("twcs")["text"].tolist()[:1500]
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, char_max_features=20000,
                                 lexicon_weight=3.0, mark_negation=mark_negation,
-                                char_surface=char_surface)
+                                char_surface=char_surface, embedding_weight=embedding_weight,
+                                embedding_top_words=1000)
     featurizer.set_matcher(CueMatcher(DATA_DIR / "patterns")).fit(texts[:1000])
     texts += ["", "!!!", "😀 👍", "a" * 3000, "a b", "x  \t y\n\nz", "not bad, not bad at all"]
     X, cues = featurizer.freeze().transform_with_cues(texts)
@@ -51,8 +54,17 @@ def test_frozen_rows_match_sklearn(shared_data, mark_negation: bool, char_surfac
     assert featurizer.feature_names()[: reference.shape[1]] == [
         f"{p}:{t}" for p, vec in (("w", featurizer.word_), ("c", featurizer.char_))
         for t in vec.get_feature_names_out()]
-    lexicon = X[:, -4:].toarray() / featurizer.lexicon_weight
+    names = featurizer.feature_names()
+    lex = names.index("lex:pos")
+    lexicon = X[:, lex: lex + 4].toarray() / featurizer.lexicon_weight
     assert np.allclose(lexicon, featurizer.freeze().lexicon_scores(texts), atol=1e-6)
+    emb = [i for i, n in enumerate(names) if n.startswith("emb:")]
+    assert len(emb) == (50 if embedding_weight else 0)
+    if emb:
+        assert emb == list(range(lex + 4, len(names)))
+        norms = np.linalg.norm(X[:, emb].toarray(), axis=1)
+        assert np.allclose(norms[norms > 0], embedding_weight, atol=1e-3)
+        assert (norms > 0).mean() > 0.9
     assert featurizer.transform([]).shape == (0, X.shape[1])
 
 
