@@ -125,10 +125,11 @@ the suggestion sentences, scores low whenever any other label is predicted):
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`, measured on model 20261123-122917): single-message `predict()` p50
-0.96-0.97 ms and p99 1.9-2.0 ms (targets 1 and 5 ms, met, p50 with little margin); cold
-start 1.6 s (target 2 s, met); RSS after load 185 MB (target 300 MB, met); `predict_batch`
-about 2,400 messages/s per core.
+`docs/benchmarks.md`, measured on model 20261201-213054 in two runs): single-message
+`predict()` p50 1.00-1.03 ms and p99 2.1-2.4 ms (targets 1 and 5 ms: p99 met, p50 at the
+target, met in one run of two); cold start 2.1-2.3 s (target 2 s, missed on this machine,
+where the previous model measured 2.0-2.2 s in the same sitting); RSS after load 200 MB
+(target 300 MB, met); `predict_batch` about 2,300-2,400 messages/s per core.
 
 ## Known limitations
 {LIMITATIONS}"""

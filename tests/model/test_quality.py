@@ -11,7 +11,7 @@ from interaction_classifier.gold import load_gold
 from interaction_classifier.model import URGENCY_DRIVERS, urgency_inputs
 
 # The model issue's quality gates on the gold set. sentiment and urgency meet them;
-# interaction_type (0.690 vs 0.70) and journey_stage (0.553 vs 0.60) do not yet, and neither
+# interaction_type (0.692 vs 0.70) and journey_stage (0.551 vs 0.60) do not yet, and neither
 # does the SemEval margin over VADER (+0.088 vs +0.10). Those three are guarded here at a
 # regression floor just under what the committed model measures, so that a worse model
 # fails CI; the misses are recorded in MODEL_CARD.md and docs/model.md.
@@ -44,7 +44,7 @@ def test_gold_urgency_auc_gate(gold_metrics: dict) -> None:
 def test_semeval_heldout_beats_vader(shared_data, model) -> None:
     report = semeval_report(model)
     assert report["n"] > 20000
-    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.655)
+    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.654)
     # Issue target: >= VADER + 0.10 (not met yet: +0.088). Regression floor:
     assert report["model_macro_recall"] >= report["vader_macro_recall"] + 0.085, report
 
