@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from interaction_classifier.cues import Cue, CueMatcher
 from interaction_classifier.embeddings import fit_word_vectors
-from interaction_classifier.text import normalise_doc, parse_many, strip_negation, surface_doc
+from interaction_classifier.text import char_input, prepare_many
 from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
 
 
@@ -76,10 +76,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
         """Learn the vocabularies (and word vectors) and freeze them for inference; one parse
         per text."""
-        docs = list(parse_many(list(texts)))
-        surface = [surface_doc(d) for d in docs] if self.needs_surface else None
-        return self.fit_normalised([normalise_doc(d, self.mark_negation) for d in docs],
-                                   surface)
+        return self.fit_normalised(*prepare_many(list(texts), self.mark_negation,
+                                                 self.needs_surface))
 
     def fit_normalised(self, normalised: Sequence[str],
                        surface: Sequence[str] | None = None) -> TextFeaturizer:
@@ -98,8 +96,9 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             analyzer="char_wb", lowercase=False, ngram_range=tuple(self.char_ngram_range),
             min_df=self.char_min_df, max_features=self.char_max_features,
             sublinear_tf=self.sublinear_tf, dtype=np.float32,
-        ).fit(surface if self.char_surface else
-              [strip_negation(t) for t in normalised] if self.mark_negation else normalised)
+        ).fit([char_input(t, s, self.mark_negation) for t, s in zip(
+            normalised, surface if self.char_surface else [None] * len(normalised),
+            strict=True)])
         for vec in (self.word_, self.char_):
             vec.stop_words_ = None
         matcher = getattr(self, "matcher_", None)

@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from interaction_classifier.text import normalise_doc, parse_many, surface_doc
+from interaction_classifier.text import prepare_many
 
 # Every key is ``section.key`` of the retraining config (see docs/retraining.md).
 SPACE: dict[str, list[Any]] = {
@@ -82,12 +82,6 @@ def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.n
     return np.sort(np.concatenate(keep))
 
 
-def prepare(texts: list[str], mark_negation: bool) -> tuple[list[str], list[str]]:
-    """The normalised and the surface form of every text, from one parse each."""
-    docs = list(parse_many(texts))
-    return [normalise_doc(d, mark_negation) for d in docs], [surface_doc(d) for d in docs]
-
-
 def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np.ndarray,
                val_idx: np.ndarray, cfg: dict[str, Any]) -> float:
     """Accuracy of one candidate on one fold."""
@@ -126,7 +120,8 @@ def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], di
         int(cfg["seed"])
     head = cfg["data"]["label_columns"][0]
     rows = train[train[head].notna()]
-    prepared = prepare(rows["text"].tolist(), bool(cfg["features"].get("mark_negation")))
+    prepared = prepare_many(rows["text"].tolist(), bool(cfg["features"].get("mark_negation")),
+                            surface=True)
     y = rows[head].to_numpy().astype(str)
     n_classes = len(np.unique(y))
     sizes = [len(y) // factor ** k for k in (2, 1)

@@ -167,13 +167,23 @@ def strip_negation(normalised: str) -> str:
     return normalised.replace(NEGATION_SUFFIX, "")
 
 
+def char_input(normalised: str, surface: str | None, mark_negation: bool) -> str:
+    """What the char block reads: the surface forms when it uses them, else the lemma
+    string without negation marks."""
+    if surface is not None:
+        return surface
+    return strip_negation(normalised) if mark_negation else normalised
+
+
 def normalise(text: str, mark_negation: bool = False) -> str:
     """Normalise one raw message for TF-IDF features."""
     return normalise_doc(parse(text), mark_negation)
 
 
-def normalise_many(texts: Iterable[str], batch_size: int = 256,
-                   mark_negation: bool = False) -> list[str]:
-    """Normalise many messages with ``nlp.pipe`` batching."""
-    return [normalise_doc(doc, mark_negation)
-            for doc in parse_many(texts, batch_size=batch_size)]
+def prepare_many(texts: Iterable[str], mark_negation: bool = False, surface: bool = False,
+                 batch_size: int = 256) -> tuple[list[str], list[str] | None]:
+    """Normalised messages (``nlp.pipe`` batching, one parse each) and, with ``surface``,
+    their :func:`surface_doc` forms too."""
+    docs = list(parse_many(texts, batch_size=batch_size))
+    return ([normalise_doc(d, mark_negation) for d in docs],
+            [surface_doc(d) for d in docs] if surface else None)

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import normalise_doc, parse_many, strip_negation, surface_doc
+from interaction_classifier.text import char_input, normalise_doc, parse_many, surface_doc
 
 _TOKEN = re.compile(r"\S+")
 # Words whose char n-gram columns a vocabulary keeps before it starts afresh; longer words
@@ -224,8 +224,8 @@ class FrozenFeaturizer:
         emb_start = lex_start + (4 if self.lexicon_weight else 0)
         indptr, indices, data = [0], [np.zeros(0, np.int64)], [np.zeros(0, np.float64)]
         for i, text in enumerate(normalised):
-            chars = surface[i] if self.char_surface else \
-                strip_negation(text) if self.mark_negation else text
+            chars = char_input(text, surface[i] if self.char_surface else None,
+                               self.mark_negation)
             parts = [self.word.row(text, 0), self.char.row(chars, len(self.word))]
             if counts is not None:
                 a, b = counts.indptr[i], counts.indptr[i + 1]

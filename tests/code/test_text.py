@@ -8,8 +8,8 @@ from interaction_classifier.text import (
     get_nlp,
     normalise,
     normalise_doc,
-    normalise_many,
     parse,
+    prepare_many,
     strip_negation,
     surface_doc,
 )
@@ -63,9 +63,9 @@ def test_curly_apostrophe_is_straightened() -> None:
     assert normalise("It’s broken, don’t") == normalise("It's broken, don't")
 
 
-def test_normalise_many_matches_normalise() -> None:
+def test_prepare_many_matches_normalise() -> None:
     texts = ["Cancel my order!", "", "What's the price?"]
-    assert normalise_many(texts, batch_size=2) == [normalise(t) for t in texts]
+    assert prepare_many(texts, batch_size=2) == ([normalise(t) for t in texts], None)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_negation_scope_ends_at_clause_punctuation(text: str, expected: str) -> 
 def test_stripping_negation_marks_gives_the_plain_normalisation(text: str) -> None:
     marked = normalise(text, mark_negation=True)
     assert strip_negation(marked) == normalise(text)
-    assert normalise_many([text], mark_negation=True) == [marked]
+    assert prepare_many([text], mark_negation=True) == ([marked], None)
 
 
 def test_surface_forms_keep_what_lemmas_erase() -> None:
