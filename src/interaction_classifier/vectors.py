@@ -25,6 +25,27 @@ _TOKEN = re.compile(r"\S+")
 # (URLs, pasted junk) are not kept, so the cache stays under ~25 MB.
 WORD_CACHE_SIZE = 50_000
 CACHED_WORD_CHARS = 40
+_TERM_SEP = "\x00"  # never in a term: text.clean maps control characters to spaces
+
+
+def pack_terms(index: dict[str, int]) -> str:
+    """A ``term -> column`` map as one string of its terms in column order.
+
+    joblib unpickles with the pure-Python unpickler, which spent ~0.9 s of cold start on
+    the ~190k separate term strings of a model's vocabularies; one string loads at once.
+    """
+    terms = sorted(index, key=index.__getitem__)
+    if any(index[t] != j for j, t in enumerate(terms)):
+        raise ValueError("columns must be exactly 0..n-1 to be packed")
+    if any(_TERM_SEP in t for t in terms):
+        raise ValueError("a term contains the NUL separator")
+    return _TERM_SEP.join(terms)
+
+
+def unpack_terms(packed: str) -> dict[str, int]:
+    """Inverse of :func:`pack_terms`."""
+    terms = packed.split(_TERM_SEP) if packed else []
+    return {t: j for j, t in enumerate(terms)}
 
 
 @dataclass
@@ -47,7 +68,15 @@ class NgramVocabulary:
         return len(self.vocabulary)
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_word_columns"}
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_word_columns", "vocabulary")}
+        return {**state, "terms": pack_terms(self.vocabulary)}
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "terms" in state:  # (older artifacts pickled the dict itself)
+            state["vocabulary"] = unpack_terms(state.pop("terms"))
+        self.__dict__.update(state)
 
     def word_grams(self, text: str) -> list[str]:
         """The word n-grams scikit-learn's analyzer yields for ``text`` (same order, count)."""
@@ -131,6 +160,16 @@ class WordVectors:
 
     def __len__(self) -> int:
         return int(self.vectors.shape[1])
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k != "index"}
+        return {**state, "terms": pack_terms(self.index)}
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if "terms" in state:
+            state["index"] = unpack_terms(state.pop("terms"))
+        self.__dict__.update(state)
 
     def row(self, surface: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Column indices (from ``start``) and values of one text's mean vector."""

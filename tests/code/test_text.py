@@ -21,7 +21,20 @@ def test_blank_pipeline_with_lookup_lemmatizer() -> None:
     assert nlp.pipe_names == ["lemmatizer"]
     assert nlp.get_pipe("lemmatizer").mode == "lookup"
     assert nlp.meta["name"] == "pipeline"  # spacy.blank, not a packaged model
-    assert "lemma_lookup" in nlp.get_pipe("lemmatizer").lookups.tables
+
+
+def test_lemma_map_equals_spacys_own_lookup_table() -> None:
+    """The table is read without spaCy's ``Lookups``; the map must not change because of it."""
+    from spacy.lookups import load_lookups
+
+    table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+    lemmatizer = get_nlp().get_pipe("lemmatizer")
+    strings = get_nlp().vocab.strings
+    assert len(table) > 40_000
+    assert {k: strings[v] for k, v in lemmatizer._lemma_ids.items()} == {
+        k: v.lower() for k, v in table.items()}
+    doc = parse("Stolen number")
+    assert [lemmatizer.lookup_lemmatize(t) for t in doc] == [[t.lemma_] for t in doc]
 
 
 def test_lemmas_are_lower_case_and_case_insensitive() -> None:

@@ -3,6 +3,7 @@ and loading a model for a single prediction imports neither scikit-learn nor pan
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
@@ -84,6 +85,24 @@ def test_word_vector_rows_are_scaled_means_of_known_words() -> None:
     assert np.allclose(val, 2.0 * np.array([2, 1]) / np.sqrt(5))
     assert np.isclose(np.linalg.norm(val), 2.0)
     assert len(vectors.row("nothing known here", 0)[0]) == 0
+
+
+def test_vocabularies_pickle_as_one_string_and_old_pickles_still_load() -> None:
+    texts = ["my order never came", "order came late, never again", "good day"]
+    frozen = TextFeaturizer(word_min_df=1, char_min_df=1, use_cues=False, char_surface=True,
+                            embedding_weight=2.0, embedding_top_words=10).fit(texts).freeze()
+    again = pickle.loads(pickle.dumps(frozen))
+    for block in ("word", "char"):
+        state = getattr(frozen, block).__getstate__()
+        assert isinstance(state["terms"], str) and "vocabulary" not in state
+        assert getattr(again, block).vocabulary == getattr(frozen, block).vocabulary
+    assert again.embedding.index == frozen.embedding.index
+    assert np.array_equal(again.transform(texts).toarray(), frozen.transform(texts).toarray())
+    old = vectors.NgramVocabulary.__new__(vectors.NgramVocabulary)
+    old.__setstate__({**frozen.word.__dict__})  # the layout pickled before packing
+    assert old.vocabulary == frozen.word.vocabulary
+    with pytest.raises(ValueError, match="exactly"):
+        vectors.pack_terms({"a": 0, "b": 2})
 
 
 def test_glove_block_matches_the_pinned_vectors(shared_data) -> None:
