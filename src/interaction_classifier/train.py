@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy.optimize import minimize, minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
@@ -98,14 +99,39 @@ def head_columns(feature_names: list[str], excluded: list[str]) -> np.ndarray | 
     return np.array([i for i, b in enumerate(blocks) if b not in excluded], dtype=np.int64)
 
 
+def domain_flags(rows: pd.DataFrame, sources: list[str]) -> np.ndarray | None:
+    """1.0 for rows whose source starts with one of ``sources`` (one domain), 0.0 for the
+    others; None when the head is not domain-adapted."""
+    if not sources:
+        return None
+    flags = rows["source"].str.startswith(tuple(sources)).to_numpy(dtype=np.float64)
+    if flags.all() or not flags.any():
+        raise ValueError(f"domain_adaptation {sources} must split the rows in two; it matches "
+                         f"{int(flags.sum())} of {len(flags)}")
+    return flags
+
+
+def augment(X: Any, domain: np.ndarray) -> sp.csr_matrix:
+    """Feature augmentation (Daume 2007): every column three times, shared, on the rows of
+    the domain only, and on the other rows only."""
+    return sp.hstack([X, sp.diags(domain) @ X, sp.diags(1.0 - domain) @ X], format="csr")
+
+
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
              max_iter: int, seed: int, sample_weight: np.ndarray | None = None,
-             columns: np.ndarray | None = None) -> LinearHead:
+             columns: np.ndarray | None = None, domain: np.ndarray | None = None
+             ) -> LinearHead:
     """Multinomial logistic regression, reduced to its weights; a head restricted to
-    ``columns`` gets zero weight on every other column."""
+    ``columns`` gets zero weight on every other column. With ``domain`` it is fitted on
+    :func:`augment`-ed features and keeps only the shared weights: what holds in both
+    domains, for messages from sources it never saw."""
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
                              random_state=seed, tol=1e-4)
-    clf.fit(X if columns is None else X[:, columns], y, sample_weight=sample_weight)
+    X_head = X if columns is None else X[:, columns]
+    clf.fit(X_head if domain is None else augment(X_head, domain), y,
+            sample_weight=sample_weight)
+    if domain is not None:
+        clf.coef_ = clf.coef_[:, : X_head.shape[1]]  # the shared copy
     head = LinearHead.from_estimator(name, clf)
     if columns is not None:
         coef = np.zeros((X.shape[1], head.coef.shape[1]), dtype=head.coef.dtype)
@@ -209,7 +235,8 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
             * source_weights(selected[h], mcfg.get("source_weights", {}).get(h, {}))
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
-                        weights, head_columns(names, mcfg.get("exclude_blocks", {}).get(h, [])))
+                        weights, head_columns(names, mcfg.get("exclude_blocks", {}).get(h, [])),
+                        domain_flags(selected[h], mcfg.get("domain_adaptation", {}).get(h, [])))
         vmask = valid[h].notna().to_numpy()
         head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy())
         heads[h] = head

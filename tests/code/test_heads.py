@@ -1,12 +1,13 @@
-"""A head fitted without some feature blocks: zero weight there, same fit elsewhere."""
+"""Heads fitted without some feature blocks, or on domain-augmented features."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.train import fit_head, head_columns
+from interaction_classifier.train import augment, domain_flags, fit_head, head_columns
 
 
 def test_head_columns_drop_named_blocks_only() -> None:
@@ -31,3 +32,32 @@ def test_excluded_blocks_get_zero_weight_and_the_rest_fits_as_alone() -> None:
     assert not head.coef[3:].any()
     assert np.allclose(head.coef[:3], alone.coef) and np.allclose(head.intercept, alone.intercept)
     assert np.allclose(head.logits(X), alone.logits(X[:, columns]))
+
+
+def test_domain_adapted_head_keeps_the_shared_copy_of_an_augmented_fit() -> None:
+    rng = np.random.default_rng(1)
+    n = 600
+    y = rng.choice(["a", "b", "c"], size=n)
+    onehot = (y[:, None] == np.array(["a", "b", "c"])).astype(float)
+    domain = (np.arange(n) < n // 3).astype(float)
+    quirk = onehot[:, :1] * (1.0 - domain)[:, None]  # predicts "a" off the domain only
+    X = sp.csr_matrix(np.hstack([onehot + rng.normal(0, 1.0, (n, 3)), quirk]))
+    Z = augment(X, domain)
+    assert Z.shape == (n, 12)
+    assert Z[: n // 3, 8:].nnz == 0 and Z[n // 3:, 4:8].nnz == 0  # each row in one copy
+    assert np.allclose(Z[:, :4].toarray(), X.toarray())
+    adapted = fit_head("h", X, y, 1.0, None, 500, 0, domain=domain)
+    on_augmented = fit_head("h", Z, y, 1.0, None, 500, 0)
+    plain = fit_head("h", X, y, 1.0, None, 500, 0)
+    assert adapted.coef.shape == plain.coef.shape == (4, 3)
+    assert np.allclose(adapted.coef, on_augmented.coef[:4])
+    assert np.allclose(adapted.intercept, on_augmented.intercept)
+    assert not np.allclose(adapted.coef, plain.coef, atol=1e-2)
+
+
+def test_domain_flags_split_rows_by_source_prefix() -> None:
+    rows = pd.DataFrame({"source": ["twcs", "written:acts", "banking77", "reviews-yelp"]})
+    assert domain_flags(rows, []) is None
+    assert list(domain_flags(rows, ["twcs", "written"])) == [1.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="split"):
+        domain_flags(rows, ["nosuchsource"])

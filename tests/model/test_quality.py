@@ -10,13 +10,13 @@ from interaction_classifier.evaluate import evaluate_frame, semeval_report
 from interaction_classifier.gold import load_gold
 from interaction_classifier.model import URGENCY_DRIVERS, urgency_inputs
 
-# The model issue's quality gates on the gold set. sentiment and urgency meet them;
-# interaction_type (0.692 vs 0.70) and journey_stage (0.551 vs 0.60) do not yet, and neither
-# does the SemEval margin over VADER (+0.088 vs +0.10). Those three are guarded here at a
-# regression floor just under what the committed model measures, so that a worse model
-# fails CI; the misses are recorded in MODEL_CARD.md and docs/model.md.
-GATES = {"sentiment": 0.70}
-REGRESSION_FLOORS = {"interaction_type": 0.68, "journey_stage": 0.54}
+# The model issue's quality gates on the gold set. interaction_type (0.725), sentiment and
+# urgency meet them; journey_stage (0.551 vs 0.60) does not yet, and neither does the SemEval
+# margin over VADER (+0.088 vs +0.10). Those two are guarded here at a regression floor just
+# under what the committed model measures, so that a worse model fails CI; the misses are
+# recorded in MODEL_CARD.md and docs/model.md.
+GATES = {"interaction_type": 0.70, "sentiment": 0.70}
+REGRESSION_FLOORS = {"journey_stage": 0.54}
 
 
 @pytest.fixture(scope="module")
