@@ -123,8 +123,8 @@ def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | Non
              ) -> LinearHead:
     """Multinomial logistic regression, reduced to its weights; a head restricted to
     ``columns`` gets zero weight on every other column. With ``domain`` it is fitted on
-    :func:`augment`-ed features and keeps only the shared weights: what holds in both
-    domains, for messages from sources it never saw."""
+    :func:`augment`-ed features and keeps only the shared weights, for messages from sources
+    it never saw (chosen by leave-one-source-out, docs/model.md)."""
     clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
                              random_state=seed, tol=1e-4)
     X_head = X if columns is None else X[:, columns]
