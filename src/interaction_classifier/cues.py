@@ -29,9 +29,9 @@ import numpy as np
 import scipy.sparse as sp
 from spacy.attrs import IS_ALPHA, IS_PUNCT, LEMMA, LIKE_NUM, LOWER, ORTH
 from spacy.lang.en.stop_words import STOP_WORDS
-from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from interaction_classifier.config import DATA_DIR, load_taxonomy
 from interaction_classifier.text import get_nlp, parse
@@ -307,13 +307,16 @@ def compile_pattern(pattern_id: str, pattern: list[dict[str, Any]], strings) -> 
 class CueMatcher:
     """Matches every pattern of a pattern directory against a text or a parsed Doc."""
 
-    def __init__(self, pattern_dir: Path | None = None, nlp: Language | None = None) -> None:
+    def __init__(self, pattern_dir: Path | None = None) -> None:
         self.pattern_dir = Path(pattern_dir) if pattern_dir is not None else DATA_DIR / "patterns"
-        self.nlp = nlp or get_nlp()
+        # Its own vocabulary, not the pipeline's: matching compares hashes, which every
+        # vocabulary shares, so the matcher keeps working (and keeps nothing alive) when
+        # text.get_nlp() replaces a grown pipeline.
+        self.vocab = Vocab()
         self.specs = {s.id: s for s in load_specs(self.pattern_dir)}
         self._groups = list(dict.fromkeys(s.group for s in self.specs.values()))
         self._group_index = {g: i for i, g in enumerate(self._groups)}
-        self._phrases = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self._phrases = PhraseMatcher(self.vocab, attr="LOWER")
         self._always: list[CompiledPattern] = []  # no anchor: tried at every position
         self._by_anchor: dict[int, list[CompiledPattern]] = {}
         for spec in self.specs.values():
@@ -323,10 +326,10 @@ class CueMatcher:
         """Validate one spec with spaCy's own schema, then register it; errors name the id."""
         try:
             if spec.phrase is not None:
-                self._phrases.add(spec.id, [self.nlp.make_doc(spec.phrase)])
+                self._phrases.add(spec.id, [get_nlp().make_doc(spec.phrase)])
                 return
-            Matcher(self.nlp.vocab, validate=True).add(spec.id, [spec.pattern])
-            compiled = compile_pattern(spec.id, spec.pattern, self.nlp.vocab.strings)
+            Matcher(self.vocab, validate=True).add(spec.id, [spec.pattern])
+            compiled = compile_pattern(spec.id, spec.pattern, self.vocab.strings)
         except Exception as exc:  # spaCy raises MatchPatternError / ValueError subclasses
             message = f"{self.pattern_dir}: pattern {spec.id!r} is invalid: {exc}"
             raise PatternError(message) from exc
@@ -349,7 +352,7 @@ class CueMatcher:
 
     def _raw_matches(self, doc: Doc) -> list[tuple[str, int, int]]:
         """(pattern id, start, end) of every phrase and token-pattern match."""
-        strings = self.nlp.vocab.strings
+        strings = self.vocab.strings
         hits = [(strings[m], a, b) for m, a, b in self._phrases(doc)]
         rows = [tuple(r) for r in doc.to_array(_ROW_IDS).tolist()] if len(doc) else []
         for pattern, positions in self._starts(rows).items():

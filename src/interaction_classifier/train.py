@@ -86,6 +86,15 @@ def source_weights(rows: pd.DataFrame, weights: dict[str, float]) -> np.ndarray:
     return rows["source"].map(weights).fillna(1.0).to_numpy(dtype=np.float64)
 
 
+def head_weights(rows: pd.DataFrame, head: str, mcfg: dict) -> np.ndarray:
+    """Training weight per row of one head: its origin weight (``origin_weights``, overridden
+    per head by ``head_origin_weights``) times its source weight (``source_weights``)."""
+    origins = {**mcfg.get("origin_weights", {}),
+               **mcfg.get("head_origin_weights", {}).get(head, {})}
+    return label_weights(rows, head, origins) \
+        * source_weights(rows, mcfg.get("source_weights", {}).get(head, {}))
+
+
 def head_columns(feature_names: list[str], excluded: list[str]) -> np.ndarray | None:
     """The columns a head may use: all but the blocks (feature-name prefixes such as
     ``emb``) it excludes; None when it uses every column."""
@@ -140,14 +149,19 @@ def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | Non
     return head
 
 
-def fit_temperature(head: LinearHead, X: Any, y: np.ndarray) -> float:
-    """Temperature that minimises validation log-loss (Guo et al. 2017)."""
+def fit_temperature(head: LinearHead, X: Any, y: np.ndarray,
+                    weights: np.ndarray | None = None) -> float:
+    """Temperature that minimises validation log-loss (Guo et al. 2017), weighted like the
+    head's training rows so that it calibrates against the labels the head was fitted to
+    trust (hand labels over mapped ones), not against the split's label mixture."""
     logits = head.logits(X)
     index = np.array([head.classes.index(v) for v in y])
+    w = np.ones(len(index)) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def nll(log_t: float) -> float:
         p = softmax(logits / np.exp(log_t))
-        return float(-np.log(np.clip(p[np.arange(len(index)), index], 1e-12, None)).mean())
+        loss = -np.log(np.clip(p[np.arange(len(index)), index], 1e-12, None))
+        return float((w * loss).sum() / w.sum())
 
     res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
     return float(np.exp(res.x))
@@ -231,14 +245,14 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     names = featurizer.feature_names()
     for h in cfg.heads:
         rows = [pos[i] for i in selected[h].index]
-        weights = label_weights(selected[h], h, mcfg.get("origin_weights", {})) \
-            * source_weights(selected[h], mcfg.get("source_weights", {}).get(h, {}))
+        weights = head_weights(selected[h], h, mcfg)
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
                         weights, head_columns(names, mcfg.get("exclude_blocks", {}).get(h, [])),
                         domain_flags(selected[h], mcfg.get("domain_adaptation", {}).get(h, [])))
         vmask = valid[h].notna().to_numpy()
-        head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy())
+        head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy(),
+                                           head_weights(valid[vmask], h, mcfg))
         heads[h] = head
     ucfg = cfg.section("urgency")
     urows = selected["urgency"]
@@ -246,10 +260,11 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]],
                          urows["urgency"].to_numpy(), float(ucfg.get("text_C", 1.0)),
                          mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
-                         label_weights(urows, "urgency", weights))
+                         head_weights(urows, "urgency", mcfg))
     umask = valid["urgency"].notna().to_numpy()
     text_head.temperature = fit_temperature(text_head, X_valid[umask],
-                                            valid["urgency"][umask].to_numpy())
+                                            valid["urgency"][umask].to_numpy(),
+                                            head_weights(valid[umask], "urgency", mcfg))
     flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
                        if keep])
     probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}

@@ -1,4 +1,5 @@
-"""Heads fitted without some feature blocks, or on domain-augmented features."""
+"""Heads fitted without some feature blocks, on domain-augmented features, with per-head
+weights, and their temperatures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.train import augment, domain_flags, fit_head, head_columns
+from interaction_classifier.train import (
+    augment,
+    domain_flags,
+    fit_head,
+    fit_temperature,
+    head_columns,
+    head_weights,
+)
 
 
 def test_head_columns_drop_named_blocks_only() -> None:
@@ -61,3 +69,30 @@ def test_domain_flags_split_rows_by_source_prefix() -> None:
     assert list(domain_flags(rows, ["twcs", "written"])) == [1.0, 1.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="split"):
         domain_flags(rows, ["nosuchsource"])
+
+
+def test_head_weights_override_origin_weights_per_head_only() -> None:
+    rows = pd.DataFrame({"label_origin": ["hand", "mapping", "mapping+rule", "written"],
+                         "rule_ids": ["", "", "journey_stage=r1", ""],
+                         "source": ["twcs", "banking77", "clinc150", "written:stages"]})
+    mcfg = {"origin_weights": {"hand": 3.0, "written": 2.0, "mapping": 1.0, "rule": 0.5},
+            "head_origin_weights": {"journey_stage": {"mapping": 0.1, "rule": 0.05}},
+            "source_weights": {"journey_stage": {"twcs": 2.0}}}
+    assert head_weights(rows, "journey_stage", mcfg).tolist() == [6.0, 0.1, 0.05, 2.0]
+    # another head keeps the shared origin weights; mapping+rule is a mapping label for it
+    assert head_weights(rows, "sentiment", mcfg).tolist() == [3.0, 1.0, 1.0, 2.0]
+
+
+def test_temperature_is_fitted_on_the_weighted_rows() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.choice(["a", "b"], size=400)
+    X = sp.csr_matrix((y[:, None] == np.array(["a", "b"])).astype(float)
+                      + rng.normal(0, 0.3, (400, 2)))
+    head = fit_head("h", X, y, 10.0, None, 500, 0)
+    noisy = y.copy()
+    noisy[:200] = rng.choice(["a", "b"], size=200)  # the first half's labels are noise
+    clean_weights = np.r_[np.zeros(200), np.ones(200)]
+    t_all = fit_temperature(head, X, noisy)
+    t_clean = fit_temperature(head, X, noisy, clean_weights)
+    assert t_clean == pytest.approx(fit_temperature(head, X[200:], noisy[200:]), rel=1e-3)
+    assert t_all > 1.5 * t_clean  # noisy labels call for softer probabilities

@@ -10,7 +10,7 @@ from spacy.matcher import Matcher
 
 from interaction_classifier.config import DATA_DIR
 from interaction_classifier.cues import Cue, CueMatcher, PatternError, get_matcher
-from interaction_classifier.text import parse
+from interaction_classifier.text import get_nlp, parse
 
 PATTERN_DIR = DATA_DIR / "patterns"
 EXAMPLES = [
@@ -57,11 +57,11 @@ def test_every_pattern_file_has_negatives(matcher: CueMatcher) -> None:
 
 def test_engine_agrees_with_spacy_matcher(matcher: CueMatcher) -> None:
     """The fast engine must fire exactly the token patterns spaCy's own Matcher fires."""
-    reference = Matcher(matcher.nlp.vocab)
+    reference = Matcher(get_nlp().vocab)
     for spec in matcher.specs.values():
         if spec.pattern is not None:
             reference.add(spec.id, [spec.pattern])
-    strings = matcher.nlp.vocab.strings
+    strings = get_nlp().vocab.strings
     token_ids = {s.id for s in matcher.specs.values() if s.pattern is not None}
     for example in EXAMPLES:
         doc = parse(example["text"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from interaction_classifier import text
+from interaction_classifier.cues import CueMatcher
 from interaction_classifier.text import (
     get_nlp,
     normalise,
@@ -21,6 +23,27 @@ def test_blank_pipeline_with_lookup_lemmatizer() -> None:
     assert nlp.pipe_names == ["lemmatizer"]
     assert nlp.get_pipe("lemmatizer").mode == "lookup"
     assert nlp.meta["name"] == "pipeline"  # spacy.blank, not a packaged model
+
+
+def test_a_grown_pipeline_is_replaced_and_nothing_it_computes_changes(monkeypatch) -> None:
+    """spaCy never frees the strings of words it has seen; past the bound the next call gets a
+    fresh pipeline, and lemmas, features and cues stay what they were."""
+    message = "My card was STOLEN yesterday, I need it blocked asap!!! not happy"
+    matcher = CueMatcher()
+    before = (normalise(message, mark_negation=True), surface_doc(parse(message)),
+              [c.id for c in matcher.match(message)])
+    old = get_nlp()
+    monkeypatch.setattr(text, "MAX_NEW_STRINGS", 50)
+    monkeypatch.setattr(text, "_PIPELINE", [])
+    first = get_nlp()
+    assert first is not old and get_nlp() is first
+    parse(" ".join(f"novelword{i}x" for i in range(60)))  # 60 new strings > 50
+    second = get_nlp()
+    assert second is not first and get_nlp() is second
+    assert len(second.vocab.strings) < len(first.vocab.strings)
+    after = (normalise(message, mark_negation=True), surface_doc(parse(message)),
+             [c.id for c in matcher.match(message)])
+    assert after == before and before[2]  # the same cues fire on the new pipeline's Doc
 
 
 def test_lemma_map_equals_spacys_own_lookup_table() -> None:
