@@ -203,16 +203,16 @@ def fit_ordinal(X: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float,
 
 def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
                 flags: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
-                cfg: dict[str, Any], weights: dict[str, float]) -> UrgencyModel:
-    """Ordinal urgency model on validation rows, complaint > question > compliment enforced."""
+                cfg: dict[str, Any], weights: np.ndarray) -> UrgencyModel:
+    """Ordinal urgency model on validation rows (``weights``: one per row),
+    complaint > question > compliment enforced."""
     values = {k: float(v) for k, v in cfg["values"].items()}
     classes = sorted(values, key=values.get)
     inputs = urgency_inputs(text_head.proba(X), probas, flags)
     y = rows["urgency"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     order = tuple(feature_names.index(f"p_interaction_type__{k}")
                   for k in ("compliment", "question", "complaint"))
-    coef, cuts = fit_ordinal(inputs, y, label_weights(rows, "urgency", weights),
-                             float(cfg.get("C", 1.0)), order)
+    coef, cuts = fit_ordinal(inputs, y, weights, float(cfg.get("C", 1.0)), order)
     return UrgencyModel(feature_names=feature_names, classes=classes, coef=coef, cuts=cuts,
                         values=values, tiers={k: float(v) for k, v in cfg["tiers"].items()},
                         text_head=text_head)
@@ -256,20 +256,19 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
         heads[h] = head
     ucfg = cfg.section("urgency")
     urows = selected["urgency"]
-    weights = mcfg.get("origin_weights", {})
     text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]],
                          urows["urgency"].to_numpy(), float(ucfg.get("text_C", 1.0)),
                          mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
                          head_weights(urows, "urgency", mcfg))
     umask = valid["urgency"].notna().to_numpy()
+    uweights = head_weights(valid[umask], "urgency", mcfg)
     text_head.temperature = fit_temperature(text_head, X_valid[umask],
-                                            valid["urgency"][umask].to_numpy(),
-                                            head_weights(valid[umask], "urgency", mcfg))
+                                            valid["urgency"][umask].to_numpy(), uweights)
     flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
                        if keep])
     probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
     urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
-                          urgency_feature_names(text_head, heads), ucfg, weights)
+                          urgency_feature_names(text_head, heads), ucfg, uweights)
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}
     max_chars = int(cfg.section("predict").get("max_chars", 5000))
     version = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
