@@ -141,54 +141,59 @@ def parse_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[Doc]:
     return get_nlp().pipe((clean(t) for t in texts), batch_size=batch_size)
 
 
-def token_feature(token: Token, surface: bool = False) -> str | None:
-    """The feature string of one token, or None to drop it (spaces, most punctuation); a word
-    is its lemma, or with ``surface`` its lower-case form."""
+def token_forms(token: Token) -> tuple[str, str] | None:
+    """The feature strings of one token, (lemma, lower-case form), or None to drop it
+    (spaces, most punctuation); masked tokens (URL, NUM, ...) have the mask as both."""
     text = token.text
     if text.isalpha():  # most tokens, and none of the cases below: the fast path
-        return token.lower_ if surface else token.lemma_
+        return token.lemma_, token.lower_
     if token.is_space or text in _JOINERS:
         return None
     if token.like_email:
-        return "EMAIL"
+        return "EMAIL", "EMAIL"
     if token.like_url:
-        return "URL"
+        return "URL", "URL"
     if text[0] == "@" and len(text) > 1:
-        return "@USER"
+        return "@USER", "@USER"
     if _NUM_RE.fullmatch(text.lower()) or sum(ch.isdigit() for ch in text) >= 3:
-        return "NUM"
+        return "NUM", "NUM"
     if token.is_punct:
-        return text if text in KEPT_PUNCT or text in EMOTICONS else None
-    return token.lower_ if surface else token.lemma_
+        return (text, text) if text in KEPT_PUNCT or text in EMOTICONS else None
+    return token.lemma_, token.lower_
+
+
+def doc_forms(doc: Doc, mark_negation: bool = False) -> tuple[str, str]:
+    """:func:`normalise_doc` and :func:`surface_doc` in one pass over the tokens (a service
+    reads both for every message)."""
+    lemmas, forms, negated = [], [], False
+    for token in doc:
+        if token.text in _SCOPE_END:
+            negated = False
+        pair = token_forms(token)
+        if pair is None:
+            continue
+        lemma, form = pair
+        if mark_negation:
+            if token.lower_ in _NEGATORS:
+                negated = True
+            elif negated and token.is_alpha:
+                lemma += NEGATION_SUFFIX
+        lemmas.append(lemma)
+        forms.append(form)
+    return " ".join(lemmas), " ".join(forms)
 
 
 def normalise_doc(doc: Doc, mark_negation: bool = False) -> str:
     """Space-joined lower-case lemmas with URLs, mentions, numbers and emails masked; with
-    ``mark_negation``, words in a negation's scope carry :data:`NEGATION_SUFFIX`."""
-    if mark_negation:
-        return " ".join(_negation_marked(doc))
-    return " ".join(f for f in map(token_feature, doc) if f)
-
-
-def _negation_marked(doc: Doc) -> Iterator[str]:
-    negated = False
-    for token in doc:
-        if token.text in _SCOPE_END:
-            negated = False
-        feature = token_feature(token)
-        if feature is None:
-            continue
-        if token.lower_ in _NEGATORS:
-            negated = True
-            yield feature
-        else:
-            yield feature + NEGATION_SUFFIX if negated and token.is_alpha else feature
+    ``mark_negation``, words in a negation's scope (Das & Chen 2001) carry
+    :data:`NEGATION_SUFFIX`, up to the next clause punctuation."""
+    return doc_forms(doc, mark_negation)[0]
 
 
 def surface_doc(doc: Doc) -> str:
     """Space-joined lower-case word forms, masked like :func:`normalise_doc`: the character
     n-grams see the tense and intensity that lemmas erase ("ordered", "worst", "sooo")."""
-    return " ".join(f for f in (token_feature(t, surface=True) for t in doc) if f)
+    return doc_forms(doc)[1]
 
 
 def strip_negation(normalised: str) -> str:
@@ -213,6 +218,5 @@ def prepare_many(texts: Iterable[str], mark_negation: bool = False, surface: boo
                  batch_size: int = 256) -> tuple[list[str], list[str] | None]:
     """Normalised messages (``nlp.pipe`` batching, one parse each) and, with ``surface``,
     their :func:`surface_doc` forms too."""
-    docs = list(parse_many(texts, batch_size=batch_size))
-    return ([normalise_doc(d, mark_negation) for d in docs],
-            [surface_doc(d) for d in docs] if surface else None)
+    forms = [doc_forms(d, mark_negation) for d in parse_many(texts, batch_size=batch_size)]
+    return [f[0] for f in forms], [f[1] for f in forms] if surface else None
