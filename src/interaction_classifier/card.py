@@ -137,10 +137,11 @@ the suggestion sentences, scores low whenever any other label is predicted):
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`, measured on model 20261202-015713 in three runs): single-message
-`predict()` p50 1.06-1.39 ms and p99 2.4-3.2 ms (targets 1 and 5 ms: p99 met, p50 missed on
-this machine); cold start 1.33-1.47 s (target 2 s, met); RSS after load 166 MB (target 300
-MB, met); `predict_batch` about 1,850-2,100 messages/s per core. A long-running process
+`docs/benchmarks.md`, measured on model 20261202-015713 in seven runs): single-message
+`predict()` p50 0.86-1.31 ms (median 0.91 ms; the 1 ms target met in 4 runs of 7 on this
+machine, whose speed drifts by a third) and p99 2.0-3.2 ms (target 5 ms, met); cold start
+1.28-1.81 s (target 2 s, met); RSS after load 175 MB (target 300 MB, met); `predict_batch`
+about 1,850-2,800 messages/s per core. A long-running process
 stays bounded: 200,000 never-seen words cost +32 MB (`benchmarks/service_memory.py`).
 
 ## Known limitations
