@@ -137,9 +137,9 @@ the suggestion sentences, scores low whenever any other label is predicted):
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`, measured on model 20261202-015713 in seven runs): single-message
-`predict()` p50 0.86-1.31 ms (median 0.91 ms; the 1 ms target met in 4 runs of 7 on this
-machine, whose speed drifts by a third) and p99 2.0-3.2 ms (target 5 ms, met); cold start
+`docs/benchmarks.md`, measured on model 20261202-015713 in ten runs): single-message
+`predict()` p50 0.77-1.31 ms (median 0.96 ms; the 1 ms target met in 5 runs of 10 on this
+machine, whose speed drifts by a third) and p99 1.8-3.2 ms (target 5 ms, met); cold start
 1.28-1.81 s (target 2 s, met); RSS after load 175 MB (target 300 MB, met); `predict_batch`
 about 1,850-2,800 messages/s per core. A long-running process
 stays bounded: 200,000 never-seen words cost +32 MB (`benchmarks/service_memory.py`).
