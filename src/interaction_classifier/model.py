@@ -57,11 +57,7 @@ class LinearHead:
 
     def proba(self, X: sp.csr_matrix) -> np.ndarray:
         """Calibrated class probabilities."""
-        return self.calibrated(self.logits(X))
-
-    def calibrated(self, logits: np.ndarray) -> np.ndarray:
-        """Class probabilities from uncalibrated scores."""
-        return softmax(logits / self.temperature)
+        return softmax(self.logits(X) / self.temperature)
 
 
 class StackedHeads:
@@ -119,7 +115,8 @@ class UrgencyModel:
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Urgency in [0, 1]: the expected tier value."""
-        return self.tier_proba(features) @ np.array([self.values[c] for c in self.classes])
+        values = np.array([self.values[c] for c in self.classes])
+        return self.tier_proba(features) @ values
 
     def tier(self, score: float) -> str:
         """The first tier whose threshold the score reaches, thresholds descending."""
@@ -185,17 +182,14 @@ class InteractionModel:
     def has_urgency(self) -> bool:
         return self.urgency is not None
 
-    def _linear_heads(self) -> dict[str, LinearHead]:
-        """Every linear head, the urgency text head as ``_text_tiers``."""
-        heads = dict(self.heads)
-        if self.has_urgency:
-            heads["_text_tiers"] = self.urgency.text_head
-        return heads
-
     def _stacked(self) -> StackedHeads:
-        """All linear heads as one, built once per process (not pickled)."""
+        """All linear heads as one (the urgency text head as ``_text_tiers``), built once per
+        process and not pickled."""
         if "_stacked_heads" not in self.__dict__:
-            self._stacked_heads = StackedHeads(self._linear_heads())
+            heads = dict(self.heads)
+            if self.has_urgency:
+                heads["_text_tiers"] = self.urgency.text_head
+            self._stacked_heads = StackedHeads(heads)
         return self._stacked_heads
 
     def head_probabilities(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list]:

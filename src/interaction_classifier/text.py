@@ -13,7 +13,7 @@ import html
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import spacy
 from spacy.lang.en import English
@@ -137,7 +137,10 @@ def parse(text: str) -> Doc:
 
 
 def parse_many(texts: Iterable[str], batch_size: int = 256) -> Iterator[Doc]:
-    """Batched :func:`parse` via ``nlp.pipe``."""
+    """Batched :func:`parse` via ``nlp.pipe``; a list of one text skips the pipe's
+    generators (a service's single message)."""
+    if isinstance(texts, Sequence) and len(texts) == 1:
+        return iter([parse(texts[0])])
     return get_nlp().pipe((clean(t) for t in texts), batch_size=batch_size)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import char_input, doc_forms, parse, parse_many
+from interaction_classifier.text import char_input, doc_forms, parse_many
 
 _TOKEN = re.compile(r"\S+")
 # Words whose char n-gram columns a vocabulary keeps before it starts afresh; longer words
@@ -263,7 +263,7 @@ class FrozenFeaturizer:
     def rows_with_cues(self, texts: Sequence[str]) -> tuple[FeatureRows, list[list[Cue]]]:
         """:meth:`transform_with_cues` before the scipy matrix: the inference path."""
         texts = list(texts)
-        docs = [parse(texts[0])] if len(texts) == 1 else list(parse_many(texts))
+        docs = list(parse_many(texts))
         matcher = self._runtime.get("matcher")
         cues = [matcher.match(d) for d in docs] if self.use_cues else [[] for _ in docs]
         counts = [matcher.group_counts(c) for c in cues] if self.use_cues else None
