@@ -156,11 +156,15 @@ def evaluate(
 
 
 def _print_report(report: dict) -> None:
-    table = Table("set", "head", "n", "macro-F1", "accuracy", "ECE", "urgency AUC")
+    from interaction_classifier.card import interval_text
+
+    table = Table("set", "head", "n", "macro-F1", "95% interval", "accuracy", "ECE",
+                  "urgency AUC")
     for name in ("test", "gold"):
         for head, m in report[name].items():
             auc = m.get("roc_auc_urgent")
-            table.add_row(name, head, str(m["n"]), f"{m['macro_f1']:.3f}", f"{m['accuracy']:.3f}",
+            table.add_row(name, head, str(m["n"]), f"{m['macro_f1']:.3f}", interval_text(m),
+                          f"{m['accuracy']:.3f}",
                           f"{m['ece']:.3f}" if "ece" in m else "",
                           f"{auc:.3f}" if auc is not None else "")
     console.print(table)

@@ -1,0 +1,53 @@
+"""Evaluation helpers that the model card is built from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import f1_score
+
+from interaction_classifier.evaluate import macro_f1_interval, per_source
+
+
+def test_per_source_reports_accuracy_beside_macro_f1() -> None:
+    # One source labelled all `feedback`, one wrong prediction in 40: macro-F1 averages
+    # over the wrongly predicted label too, accuracy shows how rare the error is.
+    truth = ["feedback"] * 40 + ["question", "request"] * 15
+    frame = pd.DataFrame({"source": ["suggestions"] * 40 + ["tickets"] * 30,
+                          "interaction_type": truth, "sentiment": [None] * 70})
+    pred = pd.DataFrame({"interaction_type": ["question", *truth[1:]],
+                         "sentiment": ["neutral"] * 70})
+    table = per_source(frame, pred, ["interaction_type", "sentiment"]).set_index("source")
+    assert table.loc["suggestions", "interaction_type acc"] == pytest.approx(39 / 40)
+    assert table.loc["suggestions", "interaction_type F1"] == pytest.approx((2 * 39 / 79) / 2)
+    assert table.loc["tickets", "interaction_type acc"] == 1.0
+    assert table.loc["tickets", "n"] == 30
+    # A head with fewer than 20 labels for a source is left out, not scored on nothing.
+    assert "sentiment F1" not in table.columns
+
+
+def _noisy_labels(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = ["a", "b", "c", "d"]
+    truth = rng.choice(labels, n, p=[0.7, 0.2, 0.07, 0.03])
+    pred = np.where(rng.random(n) < 0.7, truth, rng.choice([*labels, "other"], n))
+    return truth, pred
+
+
+def test_macro_f1_interval_brackets_the_estimate_and_narrows_with_more_rows() -> None:
+    truth, pred = _noisy_labels(300)
+    labels = ["a", "b", "c", "d"]
+    point = f1_score(truth, pred, labels=labels, average="macro")
+    small = macro_f1_interval(truth, pred, labels)
+    assert small["low"] < point < small["high"]
+    big = macro_f1_interval(np.tile(truth, 10), np.tile(pred, 10), labels)
+    assert big["high"] - big["low"] < (small["high"] - small["low"]) / 2
+
+
+def test_macro_f1_interval_of_perfect_and_of_useless_predictions() -> None:
+    truth, _ = _noisy_labels(200)
+    labels = ["a", "b", "c", "d"]
+    assert macro_f1_interval(truth, truth, labels) == {"low": 1.0, "high": 1.0}
+    # A label outside the set is wrong for every row, never a hit for some class.
+    assert macro_f1_interval(truth, np.full(200, "other"), labels) == {"low": 0.0, "high": 0.0}
