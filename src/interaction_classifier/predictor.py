@@ -2,7 +2,8 @@
 
 The default model loads lazily on first use (checksums verified) and is cached; calls are
 thread-safe. Bad input never crashes silently: non-strings raise ``TypeError``, empty text
-returns a result flagged for review, over-long text is truncated with a reason.
+returns a result flagged for review, over-long text is truncated with a reason. The quoted
+thread below an e-mail reply is not scored (``replies.reply_body``), also with a reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from interaction_classifier.artifact import PATTERNS_DIR, load_artifact
 from interaction_classifier.config import MODELS_DIR
 from interaction_classifier.cues import CueMatcher
 from interaction_classifier.model import InteractionModel
+from interaction_classifier.replies import reply_body
 
 if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
     import pandas as pd
@@ -57,7 +59,9 @@ class Predictor:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         reasons: list[str] = []
-        clean = _CONTROL.sub(" ", text)
+        clean, removed = reply_body(_CONTROL.sub(" ", text))
+        if removed:
+            reasons.append(f"quoted reply removed: {removed} characters of earlier messages")
         if len(clean) > self.max_chars:
             clean = clean[: self.max_chars]
             reasons.append(f"truncated: text longer than {self.max_chars} characters")

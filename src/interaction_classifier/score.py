@@ -6,8 +6,9 @@ their input columns, get null predictions and a ``status`` that says why.
 
 Statuses: ``ok``; ``missing_text`` (null / NaN / absent); ``non_text`` (a number, bool,
 list...); ``empty_text`` (empty or whitespace only); ``too_long`` (more than
-``model.max_chars`` characters: flagged, not truncated, because the decisive sentence of a
-long message is often at its end and a prefix would give a confident wrong urgency);
+``model.max_chars`` characters once a quoted e-mail thread is set aside: flagged, not
+truncated, because the decisive sentence of a long message is often at its end and a prefix
+would give a confident wrong urgency);
 ``undecodable`` (the text holds U+FFFD, which readers put in place of bytes that are not
 UTF-8); and reader statuses such as ``malformed_json`` passed in ``READ_STATUS``.
 """
@@ -18,6 +19,8 @@ import math
 from typing import Any, Protocol
 
 import pandas as pd
+
+from interaction_classifier.replies import reply_body
 
 OK = "ok"
 MISSING = "missing_text"
@@ -64,7 +67,7 @@ def text_status(value: Any, max_chars: int) -> str:
         return NON_TEXT
     if not value.strip():
         return EMPTY
-    if len(value) > max_chars:
+    if len(value) > max_chars and len(reply_body(value)[0]) > max_chars:
         return TOO_LONG
     if REPLACEMENT_CHAR in value:
         return UNDECODABLE

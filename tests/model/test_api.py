@@ -150,6 +150,20 @@ def test_long_text_is_truncated_with_reason() -> None:
     assert not any("truncated" in r for r in short["reasons"])
 
 
+def test_quoted_reply_thread_is_not_scored_and_says_so() -> None:
+    model = load_model()
+    body = "The replacement arrived broken as well. I want my money back today."
+    thread = (f"{body}\n\nOn Mon, 3 Nov 2026 at 10:00, Acme Support <help@acme.example> "
+              "wrote:\n> Thank you so much for your lovely message! We are delighted that "
+              "you love our products.\n> Have a wonderful day!\n")
+    alone, quoted = model.predict(body), model.predict(thread)
+    assert quoted["probabilities"] == alone["probabilities"]
+    assert any(r.startswith("quoted reply removed") for r in quoted["reasons"])
+    assert not any(r.startswith("quoted reply removed") for r in alone["reasons"])
+    batch = model.predict_batch([body, thread])
+    assert batch.iloc[0].equals(batch.iloc[1])
+
+
 @pytest.mark.parametrize("text", [
     "Great app 😍🔥👍🏽 but it crashes", "הזמנה שלי לא הגיעה", "مرحبا، أين طلبي؟",
     "bad\x00control\x07chars\x1b[31m", "<b>Refund</b> &amp; <script>alert(1)</script>",
