@@ -59,10 +59,14 @@ def _head_table(report: dict[str, Any]) -> str:
     return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
 
 
-def _per_class(report: dict[str, Any]) -> str:
+def _per_class(report: dict[str, Any], taxonomy: dict[str, list[str]]) -> str:
+    """Gold per-class rows in taxonomy order, whichever order the report's dicts are in."""
     rows = []
     for head in (*HEADS, "urgency"):
-        for label, m in report["gold"][head]["per_class"].items():
+        per_class = report["gold"][head]["per_class"]
+        order = [lab for lab in taxonomy.get(head, []) if lab in per_class]
+        for label in order + sorted(set(per_class) - set(order)):
+            m = per_class[label]
             rows.append({"head": head, "label": label, "precision": m["precision"],
                          "recall": m["recall"], "F1": m["f1"], "support": m["support"]})
     return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
@@ -77,9 +81,12 @@ def _gates(report: dict[str, Any]) -> str:
         return f"{value:.3f}, met" if ok else f"{value:.3f}, **missed**"
 
     gold, sem = report["gold"], report["semeval_heldout"]
-    parts = [f"{h} macro-F1 >= {t:.2f} ({mark(gold[h]['macro_f1'], gold[h]['macro_f1'] >= t)}"
-             + (f"; 95% interval {interval_text(gold[h])}" if interval_text(gold[h]) else "") + ")"
-             for h, t in GOLD_GATES.items()]
+    def gate(head: str, target: float) -> str:
+        f1, ci = gold[head]["macro_f1"], interval_text(gold[head])
+        return (f"{head} macro-F1 >= {target:.2f} ({mark(f1, f1 >= target)}"
+                + (f"; 95% interval {ci})" if ci else ")"))
+
+    parts = [gate(h, t) for h, t in GOLD_GATES.items()]
     auc = gold["urgency"]["roc_auc_urgent"] or 0.0
     parts.append(f"urgency ROC-AUC (critical/high vs rest) >= 0.85 ({mark(auc, auc >= 0.85)})")
     recall, vader = sem["model_macro_recall"], sem["vader_macro_recall"]
@@ -93,7 +100,9 @@ def render(manifest: dict[str, Any]) -> str:
     """Markdown model card from a manifest that holds the evaluation report."""
     report = manifest["metrics"]
     sem = report["semeval_heldout"]
-    per_source = pd.DataFrame(report["test_per_source"]).map(_fmt).to_markdown(index=False)
+    per_source = pd.DataFrame(report["test_per_source"])
+    per_source = per_source[["source", "n", *sorted(set(per_source.columns) - {"source", "n"})]]
+    per_source = per_source.map(_fmt).to_markdown(index=False)
     return f"""# Model card: interaction-classifier {manifest['version']}
 
 ## Intended use
@@ -131,7 +140,7 @@ Held-out test split of the corpus (same sources as training) and the hand-labell
 
 Gold set, per class:
 
-{_per_class(report)}
+{_per_class(report, manifest.get("taxonomy", {}))}
 
 Sentiment on the SemEval-2016 Twitter test set (n={sem['n']}, never trained on), macro-averaged
 recall (the task's official measure): model **{sem['model_macro_recall']:.3f}**, VADER

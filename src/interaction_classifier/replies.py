@@ -14,8 +14,7 @@ import re
 _MARKER = re.compile(r"^\s*(>|-{4,}|_{4,}|from:)|wrote:|original message|forwarded", re.I | re.M)
 # The reply header quotequail leaves above a quote, possibly wrapped over two lines.
 _INTRO = re.compile(r"(?:^|\n)[ \t]*On\b[^\n]*(?:\n[^\n]*)?wrote:\s*$", re.I)
-_SEPARATOR = re.compile(
-    r"^\s*(?:-{4,}|_{4,})?\s*(?:original message)?\s*(?:-{4,}|_{4,})?\s*$", re.I)
+_SEPARATOR = re.compile(r"^\s*(?:-{4,}|_{4,}|-*\s*original message\s*-*)\s*$", re.I)
 
 
 def _above_quote(part: str) -> str | None:
@@ -26,7 +25,7 @@ def _above_quote(part: str) -> str | None:
         return None
     if _INTRO.search(part):
         return _INTRO.sub("", part).strip()
-    if last.strip() and _SEPARATOR.match(last):
+    if _SEPARATOR.match(last):
         return part[: len(part) - len(last)].strip()
     return part.strip()
 

@@ -13,6 +13,7 @@ import pytest
 
 from interaction_classifier import load_model, predict, predict_batch
 from interaction_classifier.artifact import ArtifactError, verify_artifact
+from interaction_classifier.card import render
 from interaction_classifier.config import load_taxonomy
 from interaction_classifier.predictor import DEFAULT_MODEL_DIR
 
@@ -27,6 +28,21 @@ def test_default_model_verifies_and_is_small() -> None:
     assert size <= 25 * 1024 * 1024
     assert manifest["corpus_fingerprint"] and manifest["libraries"]["scikit-learn"]
     assert (DEFAULT_MODEL_DIR / "MODEL_CARD.md").is_file()
+
+
+def _reversed_dicts(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _reversed_dicts(value[k]) for k in reversed(list(value))}
+    return [_reversed_dicts(v) for v in value] if isinstance(value, list) else value
+
+
+def test_model_card_is_the_rendered_manifest_whatever_the_dict_order() -> None:
+    # A card rendered right after training (dicts in insertion order) and one rendered from
+    # the stored manifest (keys sorted) must be the same text.
+    manifest = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())
+    card = (DEFAULT_MODEL_DIR / "MODEL_CARD.md").read_text()
+    assert render(manifest) == card
+    assert render({**manifest, "metrics": _reversed_dicts(manifest["metrics"])}) == card
 
 
 def _copy(tmp_path: Path) -> Path:
