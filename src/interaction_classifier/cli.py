@@ -156,18 +156,19 @@ def evaluate(
 
 
 def _print_report(report: dict) -> None:
+    """One table per set, narrow enough for an 80-column terminal or a CI log."""
     from interaction_classifier.card import interval_text
 
-    table = Table("set", "head", "n", "macro-F1", "95% interval", "accuracy", "ECE",
-                  "urgency AUC")
     for name in ("test", "gold"):
+        table = Table("head", "n", "macro-F1", "95% interval", "acc.", "ECE", "AUC",
+                      title=f"{name} set", title_justify="left")
         for head, m in report[name].items():
             auc = m.get("roc_auc_urgent")
-            table.add_row(name, head, str(m["n"]), f"{m['macro_f1']:.3f}", interval_text(m),
-                          f"{m['accuracy']:.3f}",
-                          f"{m['ece']:.3f}" if "ece" in m else "",
+            table.add_row(head, str(m["n"]), f"{m['macro_f1']:.3f}", interval_text(m),
+                          f"{m['accuracy']:.3f}", f"{m['ece']:.3f}" if "ece" in m else "",
                           f"{auc:.3f}" if auc is not None else "")
-    console.print(table)
+        console.print(table)
+    console.print("AUC: urgency ROC-AUC, critical/high against the rest.")
     s = report["semeval_heldout"]
     console.print(f"SemEval-2016 test (n={s['n']}): macro recall {s['model_macro_recall']:.3f} "
                   f"vs VADER {s['vader_macro_recall']:.3f}")

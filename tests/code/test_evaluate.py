@@ -51,3 +51,27 @@ def test_macro_f1_interval_of_perfect_and_of_useless_predictions() -> None:
     assert macro_f1_interval(truth, truth, labels) == {"low": 1.0, "high": 1.0}
     # A label outside the set is wrong for every row, never a hit for some class.
     assert macro_f1_interval(truth, np.full(200, "other"), labels) == {"low": 0.0, "high": 0.0}
+
+
+def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The committed model's stored report, printed as `interaction-classifier evaluate` does:
+    # every number whole at 80 columns (a CI log, a default terminal), none cut to "…".
+    import json
+
+    from rich.console import Console
+
+    from interaction_classifier import cli
+    from interaction_classifier.config import MODELS_DIR
+
+    report = json.loads((MODELS_DIR / "default" / "manifest.json").read_text())["metrics"]
+    console = Console(width=80, record=True, force_terminal=False)
+    monkeypatch.setattr(cli, "console", console)
+    cli._print_report(report)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    gold = report["gold"]
+    for head, m in gold.items():
+        row = next(line for line in text.split("gold set")[1].splitlines() if head in line)
+        assert f"{m['macro_f1']:.3f}" in row and f"{m['accuracy']:.3f}" in row
+    assert f"{gold['urgency']['roc_auc_urgent']:.3f}" in text
