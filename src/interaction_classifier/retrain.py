@@ -473,7 +473,7 @@ def track_run(cfg: dict[str, Any], output_dir: Path, report: dict[str, Any], man
     name = cfg["mlflow"]["registered_model"] or \
         "retrained-" + "-".join(cfg["data"]["label_columns"])
     with mlflow.start_run(run_name=f"retrain-{manifest['version']}") as run:
-        mlflow.log_params(flat_params(cfg))
+        mlflow.log_params(tracking.flat_params(cfg))
         mlflow.log_param("data_fingerprint", manifest["data_fingerprint"])
         mlflow.set_tags({"model_version": manifest["version"], "kind": "retrained"})
         mlflow.log_metrics(tracking.flatten_metrics(report))
@@ -497,18 +497,6 @@ def track_run(cfg: dict[str, Any], output_dir: Path, report: dict[str, Any], man
         champion = tracking.promote_if_better(name, version, report["score"], "score")
     return {"run_id": run.info.run_id, "registered_model": name, "registered_version": version,
             "champion": champion}
-
-
-def flat_params(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config to ``section.key`` strings for MLflow params."""
-    out: dict[str, str] = {}
-    for key, value in cfg.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            out.update(flat_params(value, name))
-        else:
-            out[name] = str(value)
-    return out
 
 
 def compare_runs(run_a: str, run_b: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -7,6 +7,7 @@ in ``mlruns/``); ``MLFLOW_TRACKING_URI`` points runs at any tracking server inst
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +34,28 @@ def setup(experiment: str) -> str:
     return uri
 
 
-def flatten_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Nested metric dicts to MLflow keys like ``gold.sentiment.macro_f1``."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
+def _flatten(tree: dict[str, Any], prefix: str, leaf: Callable[[Any], Any]) -> dict[str, Any]:
+    """Nested dicts to ``a.b.c`` keys; ``leaf`` converts a value, or drops it with None."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
-            out.update(flatten_metrics(value, name))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[name] = float(value)
+            out.update(_flatten(value, name, leaf))
+        elif (converted := leaf(value)) is not None:
+            out[name] = converted
     return out
+
+
+def flat_params(cfg: dict[str, Any]) -> dict[str, str]:
+    """Nested config to ``section.key`` strings for MLflow params."""
+    return _flatten(cfg, "", str)
+
+
+def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Nested metric dicts to MLflow keys like ``gold.sentiment.macro_f1``; non-numbers
+    (labels, lists, None) are left out."""
+    return _flatten(metrics, "", lambda v: float(v) if isinstance(v, int | float)
+                    and not isinstance(v, bool) else None)
 
 
 def log_model_dir(model_dir: Path, example: pd.DataFrame, output: pd.DataFrame,

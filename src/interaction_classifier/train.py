@@ -58,7 +58,7 @@ class TrainConfig:
 
     def flat_params(self) -> dict[str, str]:
         """Config flattened to ``section.key`` strings for MLflow."""
-        from interaction_classifier.retrain import flat_params
+        from interaction_classifier.tracking import flat_params
 
         return flat_params(self.raw)
 
