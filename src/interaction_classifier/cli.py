@@ -4,11 +4,13 @@ compare``."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from interaction_classifier.cli_score import score_command
@@ -176,25 +178,29 @@ def _print_report(report: dict) -> None:
 
 @app.command("predict")
 def predict_cmd(
-    text: Annotated[str, typer.Argument(help="The message to classify.")],
+    text: Annotated[str, typer.Argument(help="The message to classify; - reads it from stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
 ) -> None:
-    """Classify one message."""
+    """Classify one message (``-``: the whole of stdin, e.g. a pasted multi-line e-mail)."""
     from interaction_classifier.predictor import load_model
 
+    if text == "-":
+        text = sys.stdin.read()
     result = load_model(model).predict(text)
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
     table = Table("field", "value", show_header=False)
-    for head in ("interaction_type", "journey_stage", "sentiment"):
-        table.add_row(head, f"{result[head]}  ({result['confidence'][head]:.2f})")
-    table.add_row("sentiment_score", f"{result['sentiment_score']:+.2f}")
-    table.add_row("urgency", f"{result['urgency']:.2f}  [{result['priority']}]")
-    table.add_row("needs_review", str(result["needs_review"]))
-    table.add_row("reasons", "\n".join(result["reasons"]) or "-")
-    table.add_row("model_version", result["model_version"])
+    rows = [(head, f"{result[head]}  ({result['confidence'][head]:.2f})")
+            for head in ("interaction_type", "journey_stage", "sentiment")]
+    rows += [("sentiment_score", f"{result['sentiment_score']:+.2f}"),
+             ("urgency", f"{result['urgency']:.2f}  [{result['priority']}]"),
+             ("needs_review", str(result["needs_review"])),
+             ("reasons", "\n".join(result["reasons"]) or "-"),
+             ("model_version", result["model_version"])]
+    for field, value in rows:  # escaped: "[critical]" or a reason is not rich markup
+        table.add_row(field, escape(value))
     console.print(table)
 
 

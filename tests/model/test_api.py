@@ -195,3 +195,27 @@ def test_load_model_returns_same_api(tmp_path: Path) -> None:
     model = load_model(_copy(tmp_path))
     assert model.predict("Where is my order?")["model_version"] == predict("x")["model_version"]
     assert list(model.predict_batch(["a", "b"]).index) == [0, 1]
+
+
+def test_cli_predict_prints_the_same_result_as_a_table_as_json_and_from_stdin() -> None:
+    from typer.testing import CliRunner
+
+    from interaction_classifier.cli import app
+
+    runner = CliRunner()
+    text = "My card was stolen this morning, block it now!"
+    expected = predict(text)
+    shown = runner.invoke(app, ["predict", text])
+    assert shown.exit_code == 0, shown.output
+    for head in ("interaction_type", "journey_stage", "sentiment"):
+        assert f"{expected[head]}  ({expected['confidence'][head]:.2f})" in shown.output
+    assert f"[{expected['priority']}]" in shown.output
+    as_json = runner.invoke(app, ["predict", "--json", text])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == json.loads(json.dumps(expected))
+    # "-" reads the whole of stdin: a multi-line e-mail pasted or piped in.
+    email = "Hello,\nmy card was stolen this morning.\nPlease block it now!\n"
+    piped = runner.invoke(app, ["predict", "--json", "-"], input=email)
+    assert piped.exit_code == 0, piped.output
+    assert json.loads(piped.output) == json.loads(json.dumps(predict(email)))
+    assert json.loads(piped.output) != json.loads(json.dumps(predict("-")))
