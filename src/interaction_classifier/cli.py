@@ -84,7 +84,7 @@ def train(
 
         report = run_training(config, output, track=track)
         _print_report(report)
-        console.print(f"model written to {output}")
+        console.print(escape(f"model written to {output}"))
         return
     _retrain(raw, output, track, data, text_column, label_column, split_column, budget,
              profile)
@@ -106,15 +106,15 @@ def _retrain(raw: dict, output: Path, track: bool, data: Path | None, text_colum
     try:
         result = run_retraining(resolve_config(raw, overrides), output, track=track)
     except RetrainError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     table = Table("head", "n test", "accuracy", "macro-F1", "weighted-F1", "ECE")
     for head in result["manifest"]["heads"]:
         m = result["report"][head]
-        table.add_row(head, str(m["n"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
+        table.add_row(escape(head), str(m["n"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
                       f"{m['weighted']['f1']:.4f}", f"{m['ece']:.3f}")
     console.print(table)
-    console.print(f"model written to {output}; configuration to {result['config_path']}")
+    console.print(escape(f"model written to {output}; configuration to {result['config_path']}"))
     if "mlflow" in result["manifest"]:
         console.print(f"MLflow run {result['manifest']['mlflow']['run_id']}")
 
@@ -133,7 +133,7 @@ def compare(
     for frame in (params, metrics):
         table = Table(*frame.columns)
         for row in frame.itertuples(index=False):
-            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
         console.print(table)
 
 
