@@ -72,6 +72,19 @@ def _per_class(report: dict[str, Any], taxonomy: dict[str, list[str]]) -> str:
     return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
 
 
+def _abstain(report: dict[str, Any]) -> str:
+    """Per head at its configured threshold: how many rows go to a person, and how right
+    the kept and the flagged rows are."""
+    rows = [{"set": split, "head": head, "threshold": m["threshold"],
+             "flagged": f"{100 * m['review_rate']:.1f}%",
+             "accuracy kept": m["accuracy_kept"] if m["accuracy_kept"] is not None else "-",
+             "accuracy flagged": m["accuracy_flagged"]
+             if m["accuracy_flagged"] is not None else "-"}
+            for split in ("test", "gold") for head in HEADS
+            if (m := report[split].get(head, {}).get("abstain"))]
+    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False) if rows else ""
+
+
 GOLD_GATES = {"interaction_type": 0.70, "journey_stage": 0.60, "sentiment": 0.70}
 
 
@@ -141,6 +154,12 @@ Held-out test split of the corpus (same sources as training) and the hand-labell
 Gold set, per class:
 
 {_per_class(report, manifest.get("taxonomy", {}))}
+
+Abstaining: a head whose top probability is below its threshold (`[abstain]` in the config)
+sets `needs_review`. Per head, the share of messages it flags and the accuracy of the
+messages it keeps and of those it flags (a flagged message is still labelled):
+
+{_abstain(report)}
 
 Sentiment on the SemEval-2016 Twitter test set (n={sem['n']}, never trained on), macro-averaged
 recall (the task's official measure): model **{sem['model_macro_recall']:.3f}**, VADER

@@ -186,17 +186,47 @@ def plot_calibration(y_true: pd.Series, proba: pd.DataFrame, title: str, path: P
     return path
 
 
-def expected_calibration_error(y_true: pd.Series, proba: pd.DataFrame, bins: int = 10) -> float:
-    """ECE of the top-label confidence (equal-width bins)."""
+def _top_label(y_true: pd.Series, proba: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Top-label confidence and whether the top label is right, on the labelled rows."""
     mask = y_true.notna().to_numpy()
     labels = np.asarray([c.split("__", 1)[1] for c in proba.columns], dtype=object)
     p = proba[mask].to_numpy()
-    conf = p.max(axis=1)
-    correct = labels[p.argmax(axis=1)] == y_true[mask].to_numpy()
+    return p.max(axis=1), labels[p.argmax(axis=1)] == y_true[mask].to_numpy()
+
+
+def expected_calibration_error(y_true: pd.Series, proba: pd.DataFrame, bins: int = 10) -> float:
+    """ECE of the top-label confidence (equal-width bins)."""
+    conf, correct = _top_label(y_true, proba)
     which = np.clip((conf * bins).astype(int), 0, bins - 1)
     return float(sum(abs(conf[which == b].mean() - correct[which == b].mean())
                      * (which == b).sum() for b in range(bins) if (which == b).any())
                  / max(len(conf), 1))
+
+
+def abstain_table(y_true: pd.Series, proba: pd.DataFrame,
+                  thresholds: np.ndarray | None = None) -> list[dict[str, float]]:
+    """Coverage and accuracy on the answered rows when abstaining below each threshold."""
+    conf, correct = _top_label(y_true, proba)
+    grid = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
+    rows = []
+    for t in grid:
+        kept = conf >= t
+        rows.append({"threshold": float(t), "coverage": float(kept.mean()),
+                     "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")})
+    return rows
+
+
+def abstention(y_true: pd.Series, proba: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """What a head's ``needs_review`` threshold buys: the share of rows it sends to a person
+    and the accuracy of the rows it keeps and of those it flags (None when there are none)."""
+    conf, correct = _top_label(y_true, proba)
+    flagged = conf < threshold
+
+    def accuracy(rows: np.ndarray) -> float | None:
+        return float(correct[rows].mean()) if rows.any() else None
+
+    return {"threshold": float(threshold), "review_rate": float(flagged.mean()),
+            "accuracy_kept": accuracy(~flagged), "accuracy_flagged": accuracy(flagged)}
 
 
 def per_source(frame: pd.DataFrame, pred: pd.DataFrame, heads: list[str]) -> pd.DataFrame:

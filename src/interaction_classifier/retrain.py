@@ -326,22 +326,6 @@ def most_confused(y_true: pd.Series, y_pred: pd.Series, texts: pd.Series, top: i
             for (t, p), n in pairs.head(top).items()]
 
 
-def abstain_table(y_true: pd.Series, proba: pd.DataFrame,
-                  thresholds: np.ndarray | None = None) -> list[dict[str, float]]:
-    """Coverage and accuracy on the answered rows when abstaining below each threshold."""
-    mask = y_true.notna().to_numpy()
-    labels = np.asarray([c.split("__", 1)[1] for c in proba.columns], dtype=object)
-    p = proba.to_numpy()[mask]
-    conf, correct = p.max(axis=1), labels[p.argmax(axis=1)] == y_true[mask].to_numpy()
-    grid = np.round(np.arange(0.0, 1.0, 0.05), 2) if thresholds is None else thresholds
-    rows = []
-    for t in grid:
-        kept = conf >= t
-        rows.append({"threshold": float(t), "coverage": float(kept.mean()),
-                     "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")})
-    return rows
-
-
 def plot_abstain(table: list[dict[str, float]], title: str, path: Path) -> Path:
     """Coverage and accuracy against the abstain threshold, as a PNG."""
     import matplotlib.pyplot as plt
@@ -379,7 +363,7 @@ def head_report(y_true: pd.Series, pred: pd.DataFrame, head: LinearHead, texts: 
     proba = pred[[f"p_{head.name}__{c}" for c in head.classes]]
     metrics["ece"] = evaluate.expected_calibration_error(y_true, proba)
     metrics["most_confused"] = most_confused(y_true, pred[head.name], texts)
-    metrics["abstain"] = abstain_table(y_true, proba)
+    metrics["abstain"] = evaluate.abstain_table(y_true, proba)
     if plots is not None:
         evaluate.plot_confusion(y_true, pred[head.name], head.classes, f"test: {head.name}",
                                 plots / f"confusion_{head.name}.png")

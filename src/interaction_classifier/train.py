@@ -292,6 +292,8 @@ def evaluation_report(predictor: Any, corpus: pd.DataFrame, plots_dir: Path | No
         for head, linear in predictor.model.heads.items():
             proba = pred[[f"p_{head}__{c}" for c in linear.classes]]
             metrics[head]["ece"] = evaluate.expected_calibration_error(frame[head], proba)
+            metrics[head]["abstain"] = evaluate.abstention(
+                frame[head], proba, predictor.model.abstain.get(head, 0.0))
             if plots_dir is not None:
                 evaluate.plot_confusion(frame[head], pred[head], linear.classes,
                                         f"{name}: {head}", plots_dir / f"cm_{name}_{head}.png")

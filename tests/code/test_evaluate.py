@@ -75,3 +75,21 @@ def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPa
         row = next(line for line in text.split("gold set")[1].splitlines() if head in line)
         assert f"{m['macro_f1']:.3f}" in row and f"{m['accuracy']:.3f}" in row
     assert f"{gold['urgency']['roc_auc_urgent']:.3f}" in text
+
+
+def test_abstention_reports_what_the_threshold_keeps_and_flags() -> None:
+    from interaction_classifier.evaluate import abstain_table, abstention
+
+    truth = pd.Series(["a", "a", "b", "b", None])
+    proba = pd.DataFrame({"p_h__a": [0.9, 0.4, 0.3, 0.55, 0.5],
+                          "p_h__b": [0.1, 0.6, 0.7, 0.45, 0.5]})
+    # Confidences 0.9 (right), 0.6 (wrong), 0.7 (right), 0.55 (wrong); the unlabelled row
+    # does not count.
+    result = abstention(truth, proba, threshold=0.65)
+    assert result == {"threshold": 0.65, "review_rate": 0.5, "accuracy_kept": 1.0,
+                      "accuracy_flagged": 0.0}
+    assert abstention(truth, proba, threshold=0.0)["accuracy_flagged"] is None
+    assert abstention(truth, proba, threshold=0.95)["accuracy_kept"] is None
+    table = {r["threshold"]: r for r in abstain_table(truth, proba, np.array([0.0, 0.65]))}
+    assert table[0.65]["coverage"] == 0.5 and table[0.65]["accuracy"] == 1.0
+    assert table[0.0]["accuracy"] == 0.5
