@@ -10,16 +10,34 @@ for words the training data never saw; it raised SemEval-2016 macro recall from 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from interaction_classifier.cues import Cue, CueMatcher
 from interaction_classifier.embeddings import fit_word_vectors
 from interaction_classifier.text import char_input, prepare_many
 from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
+
+
+def fit_tfidf(docs: Sequence[str], max_features: int | None, **params: Any) -> TfidfVectorizer:
+    """A TF-IDF vectorizer keeping the ``max_features`` most frequent n-grams, ties broken
+    alphabetically. scikit-learn's own ``max_features`` ranks with an unstable argsort whose
+    tie order depends on the CPU's SIMD sort (numpy 2), so the same corpus gave a different
+    vocabulary on another machine (2,588 of 60,000 word n-grams) and a different model."""
+    counting = {k: v for k, v in params.items() if k not in ("sublinear_tf", "dtype")}
+    counter = CountVectorizer(**counting)
+    counts = counter.fit_transform(docs)
+    terms = counter.get_feature_names_out()  # alphabetical
+    if max_features is not None and len(terms) > max_features:
+        totals = np.asarray(counts.sum(axis=0)).ravel()
+        keep = np.sort(np.argsort(-totals, kind="stable")[:max_features])
+        terms = terms[keep]
+    fixed = {k: v for k, v in params.items() if k != "min_df"}
+    return TfidfVectorizer(vocabulary=list(terms), **fixed).fit(docs)
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):
@@ -86,19 +104,17 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         char block (with ``char_surface``) and the word vectors read."""
         if self.needs_surface and surface is None:
             raise ValueError("char_surface and embedding_weight need the surface forms")
-        self.word_ = TfidfVectorizer(
-            analyzer="word", token_pattern=r"\S+", lowercase=False,
-            ngram_range=tuple(self.word_ngram_range), min_df=self.word_min_df,
-            max_features=self.word_max_features, sublinear_tf=self.sublinear_tf,
-            dtype=np.float32,
-        ).fit(normalised)
-        self.char_ = TfidfVectorizer(
-            analyzer="char_wb", lowercase=False, ngram_range=tuple(self.char_ngram_range),
-            min_df=self.char_min_df, max_features=self.char_max_features,
-            sublinear_tf=self.sublinear_tf, dtype=np.float32,
-        ).fit([char_input(t, s, self.mark_negation) for t, s in zip(
-            normalised, surface if self.char_surface else [None] * len(normalised),
-            strict=True)])
+        self.word_ = fit_tfidf(
+            normalised, self.word_max_features, analyzer="word", token_pattern=r"\S+",
+            lowercase=False, ngram_range=tuple(self.word_ngram_range),
+            min_df=self.word_min_df, sublinear_tf=self.sublinear_tf, dtype=np.float32)
+        self.char_ = fit_tfidf(
+            [char_input(t, s, self.mark_negation) for t, s in zip(
+                normalised, surface if self.char_surface else [None] * len(normalised),
+                strict=True)],
+            self.char_max_features, analyzer="char_wb", lowercase=False,
+            ngram_range=tuple(self.char_ngram_range), min_df=self.char_min_df,
+            sublinear_tf=self.sublinear_tf, dtype=np.float32)
         for vec in (self.word_, self.char_):
             vec.stop_words_ = None
         matcher = getattr(self, "matcher_", None)

@@ -147,3 +147,32 @@ def test_char_rows_do_not_depend_on_the_word_cache(monkeypatch) -> None:
         assert np.array_equal(again[0], idx) and np.allclose(again[1], val)
         assert len(char.__dict__["_word_columns"]) <= 2
     assert "_word_columns" not in char.__getstate__()
+
+
+def test_vocabulary_limit_breaks_ties_alphabetically(shared_data) -> None:
+    # The same corpus must give the same vocabulary on every CPU: scikit-learn's
+    # max_features ranks with an unstable argsort whose tie order follows the CPU's SIMD
+    # sort, so ties at the cut are broken here by the term itself.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from interaction_classifier import features
+
+    texts = load("twcs")["text"].tolist()[:800]
+    params = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True,
+              "dtype": np.float32}
+    first = features.fit_tfidf(texts, 3000, **params)
+    counts = TfidfVectorizer(**{**params, "use_idf": False, "norm": None}).fit(texts)
+    totals = dict(zip(counts.get_feature_names_out(),
+                      np.asarray(counts.transform(texts).sum(axis=0)).ravel(), strict=True))
+    kept = set(first.vocabulary_)
+    cut = min(totals[t] for t in kept)
+    assert sum(v == cut for v in totals.values()) > sum(totals[t] == cut for t in kept) > 0
+    # Every term above the cut is in; at the cut, the alphabetically first ones.
+    assert {t for t, v in totals.items() if v > cut} <= kept
+    tied = sorted(t for t, v in totals.items() if v == cut)
+    assert sorted(t for t in kept if totals[t] == cut) == tied[: len(kept) - sum(
+        1 for t in kept if totals[t] > cut)]
+    # Document order does not matter either (the counts, not the order they came in, decide).
+    again = features.fit_tfidf(texts[::-1], 3000, **params)
+    assert again.vocabulary_ == first.vocabulary_
+    assert np.allclose(again.idf_, first.idf_)
