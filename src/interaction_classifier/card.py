@@ -22,8 +22,9 @@ LIMITATIONS = """\
   hand-labelled feedback sentences and ~2,100 written examples; mapped labels carry the
   biases of their sources (e.g. mapped reviews are always `experience`). The journey-stage
   head therefore counts mapped labels a tenth: it agrees better with hand labels (when
-  introduced, gold 0.551 -> 0.574; hand-labelled tweets and reviews of valid and test +0.008 to +0.027) and
-  less with the mapped test split (0.801 -> 0.730), which is scored against those labels.
+  introduced, gold 0.551 -> 0.574; hand-labelled tweets and reviews of valid and test
+  +0.008 to +0.027) and less with the mapped test split (0.801 -> 0.730), which is scored
+  against those labels.
 - The interaction-type head keeps only the weights that customer tweets and the mapped
   public sources share (domain augmentation). Trained without a source, it scores that
   source's hand-labelled messages better than before (+0.015 to +0.058 macro-F1), but on
