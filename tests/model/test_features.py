@@ -161,7 +161,8 @@ def test_vocabulary_limit_breaks_ties_alphabetically(shared_data) -> None:
     params = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True,
               "dtype": np.float32}
     first = features.fit_tfidf(texts, 3000, **params)
-    counts = TfidfVectorizer(**{**params, "use_idf": False, "norm": None}).fit(texts)
+    counts = TfidfVectorizer(**{**params, "sublinear_tf": False, "use_idf": False,
+                                "norm": None}).fit(texts)  # raw counts, as ranked
     totals = dict(zip(counts.get_feature_names_out(),
                       np.asarray(counts.transform(texts).sum(axis=0)).ravel(), strict=True))
     kept = set(first.vocabulary_)
