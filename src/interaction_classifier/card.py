@@ -177,14 +177,11 @@ is predicted; its accuracy says how often that happens:
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`). On model 20261202-134128, on an AMD EPYC machine where VADER alone
-takes 0.109 ms per message, two runs: `predict()` p50 2.19-2.26 ms (target 1 ms,
-**missed**), p99 4.95-5.10 ms (target 5 ms, met once), cold start 2.57-2.79 s (target 2 s,
-**missed**), RSS after load 174 MB (target 300 MB, met), `predict_batch` about 1,100
-messages/s per core; `predict()` costs 12-13 VADER calls, measured message by message in
-the same run. On the faster machine of earlier sessions (model 20261202-015713, same
-features and prediction code, ten runs): p50 0.77-1.31 ms (median 0.96 ms), p99 1.8-3.2 ms,
-cold start 1.28-1.81 s, 175 MB, 1,850-2,800 messages/s, 11-12 VADER calls.
+`docs/benchmarks.md`). On model 20261204-174032, on a 2-core AMD EPYC machine where VADER alone
+takes 0.045-0.065 ms per message, three runs: `predict()` p50 0.98-1.10 ms (target 1 ms, met in
+1 run of 3), p99 2.34-2.43 ms (target 5 ms, met), cold start 1.48-1.68 s (target 2 s, met),
+RSS after load 175 MB (target 300 MB, met), `predict_batch` 2,200-2,900 messages/s per
+core; `predict()` costs 11-12 VADER calls, measured message by message in the same run.
 A long-running process
 stays bounded: 200,000 never-seen words cost +32 MB (`benchmarks/service_memory.py`).
 

@@ -8,6 +8,7 @@ set. Seeded and deterministic: the same corpus and config give the same weights.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import minimize, minimize_scalar
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_expit, xlogy
+from sklearn._loss.loss import HalfMultinomialLoss
 
 from interaction_classifier.config import PROJECT_ROOT, read_toml
 from interaction_classifier.cues import CueMatcher
@@ -27,10 +29,9 @@ from interaction_classifier.model import (
     LinearHead,
     UrgencyModel,
     driver_flags,
-    ordinal_proba,
-    softmax,
     urgency_inputs,
 )
+from interaction_classifier.solver import MultinomialLogisticRegression, lbfgs, vdot
 
 
 @dataclass
@@ -127,15 +128,16 @@ def augment(X: Any, domain: np.ndarray) -> sp.csr_matrix:
 
 
 def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | None,
-             max_iter: int, seed: int, sample_weight: np.ndarray | None = None,
+             max_iter: int, sample_weight: np.ndarray | None = None,
              columns: np.ndarray | None = None, domain: np.ndarray | None = None
              ) -> LinearHead:
-    """Multinomial logistic regression, reduced to its weights; a head restricted to
-    ``columns`` gets zero weight on every other column. With ``domain`` it is fitted on
-    :func:`augment`-ed features and keeps only the shared weights, for messages from sources
-    it never saw (chosen by leave-one-source-out, docs/model.md)."""
-    clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
-                             random_state=seed, tol=1e-4)
+    """Multinomial logistic regression (``solver.py``: the same weights on every CPU),
+    reduced to its weights; a head restricted to ``columns`` gets zero weight on every other
+    column. With ``domain`` it is fitted on :func:`augment`-ed features and keeps only the
+    shared weights, for messages from sources it never saw (chosen by leave-one-source-out,
+    docs/model.md)."""
+    clf = MultinomialLogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
+                                        tol=1e-4)
     X_head = X if columns is None else X[:, columns]
     clf.fit(X_head if domain is None else augment(X_head, domain), y,
             sample_weight=sample_weight)
@@ -153,30 +155,51 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray,
                     weights: np.ndarray | None = None) -> float:
     """Temperature that minimises validation log-loss (Guo et al. 2017), weighted like the
     head's training rows so that it calibrates against the labels the head was fitted to
-    trust (hand labels over mapped ones), not against the split's label mixture."""
-    logits = head.logits(X)
-    index = np.array([head.classes.index(v) for v in y])
+    trust (hand labels over mapped ones), not against the split's label mixture. The loss is
+    scikit-learn's compiled one (libm) and the search runs to 1e-10, so the temperature is
+    the same on every CPU (numpy's own exp and log differ in the last bit between SIMD
+    kernels)."""
+    logits = head.logits(X).astype(np.float64)
+    index = np.array([head.classes.index(v) for v in y], dtype=np.float64)
     w = np.ones(len(index)) if weights is None else np.asarray(weights, dtype=np.float64)
+    loss = HalfMultinomialLoss(n_classes=len(head.classes))
 
     def nll(log_t: float) -> float:
-        p = softmax(logits / np.exp(log_t))
-        loss = -np.log(np.clip(p[np.arange(len(index)), index], 1e-12, None))
-        return float((w * loss).sum() / w.sum())
+        pointwise = loss.loss(index, np.ascontiguousarray(logits / math.exp(log_t)), w)
+        return float(np.add.reduce(pointwise) / np.add.reduce(w))
 
-    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
-    return float(np.exp(res.x))
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
+                          options={"xatol": 1e-10})
+    return math.exp(res.x)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, x)
+    return -log_expit(-x)
+
+
+def _ordinal_nll(eta: np.ndarray, cuts: np.ndarray, y: np.ndarray,
+                 weights: np.ndarray) -> float:
+    """Weighted mean negative log-likelihood of a cumulative-logit model, in scipy's
+    compiled sigmoid and log (libm) so that it is the same to the last bit on every CPU."""
+    cumulative = np.ones((len(eta), len(cuts) + 2))
+    cumulative[:, 1:-1] = expit(eta[:, None] - cuts[None, :])
+    cumulative[:, -1] = 0.0
+    rows = np.arange(len(y))
+    p = np.clip(cumulative[rows, y] - cumulative[rows, y + 1], 1e-12, None)
+    return float(-np.add.reduce(weights * xlogy(1.0, p)) / np.add.reduce(weights))
 
 
 def fit_ordinal(X: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float,
                 ordered: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative-logit fit with L2 penalty 1/(2C); weights of ``ordered`` (low, mid, high
-    feature index) are reparametrised so that w_low < w_mid < w_high always holds."""
+    feature index) are reparametrised so that w_low < w_mid < w_high always holds.
+
+    Fitted with the heads' :func:`solver.lbfgs` on central-difference gradients and without
+    BLAS (``vdot``, row sums by numpy's pairwise sum): scipy's L-BFGS-B with its default
+    finite differences stopped 1e-4 apart on two CPU kernels; this gives the same bits."""
     n_features, n_cuts = X.shape[1], int(y.max())
     free = [j for j in range(n_features) if j not in ordered]
+    X = np.ascontiguousarray(X, dtype=np.float64)
 
     def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = np.zeros(n_features)
@@ -191,14 +214,21 @@ def fit_ordinal(X: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float,
 
     def loss(theta: np.ndarray) -> float:
         w, cuts = unpack(theta)
-        p = ordinal_proba(X @ w, cuts)[np.arange(len(y)), y]
-        nll = -(weights * np.log(np.clip(p, 1e-12, None))).sum() / weights.sum()
-        return float(nll + (w @ w) / (2 * C * len(y)))
+        nll = _ordinal_nll(np.add.reduce(X * w, axis=1), cuts, y, weights)
+        return nll + vdot(w, w) / (2 * C * len(y))
+
+    def loss_gradient(theta: np.ndarray, h: float = 1e-6) -> tuple[float, np.ndarray]:
+        grad = np.empty_like(theta)
+        for j in range(len(theta)):
+            step = np.zeros_like(theta)
+            step[j] = h
+            grad[j] = (loss(theta + step) - loss(theta - step)) / (2 * h)
+        return loss(theta), grad
 
     theta0 = np.zeros(len(free) + 3 + n_cuts)
     theta0[len(free) + 3:] = [-1.0] + [0.5] * (n_cuts - 1)
-    res = minimize(loss, theta0, method="L-BFGS-B", options={"maxiter": 2000})
-    return unpack(res.x)
+    theta, _ = lbfgs(loss_gradient, theta0, max_iter=2000, tol=1e-7)
+    return unpack(theta)
 
 
 def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
@@ -247,7 +277,7 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
         rows = [pos[i] for i in selected[h].index]
         weights = head_weights(selected[h], h, mcfg)
         head = fit_head(h, X_all[rows], selected[h][h].to_numpy(), float(mcfg["C"][h]),
-                        mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
+                        mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)),
                         weights, head_columns(names, mcfg.get("exclude_blocks", {}).get(h, [])),
                         domain_flags(selected[h], mcfg.get("domain_adaptation", {}).get(h, [])))
         vmask = valid[h].notna().to_numpy()
@@ -258,7 +288,7 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
     urows = selected["urgency"]
     text_head = fit_head("urgency", X_all[[pos[i] for i in urows.index]],
                          urows["urgency"].to_numpy(), float(ucfg.get("text_C", 1.0)),
-                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)), seed,
+                         mcfg.get("class_weight"), int(mcfg.get("max_iter", 2000)),
                          head_weights(urows, "urgency", mcfg))
     umask = valid["urgency"].notna().to_numpy()
     uweights = head_weights(valid[umask], "urgency", mcfg)

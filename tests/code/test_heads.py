@@ -34,8 +34,8 @@ def test_excluded_blocks_get_zero_weight_and_the_rest_fits_as_alone() -> None:
     X = sp.csr_matrix(np.hstack([informative + rng.normal(0, 0.5, (300, 3)),
                                  informative * 2.0]))  # the last block would dominate
     columns = np.arange(3)
-    head = fit_head("h", X, y, 1.0, None, 500, 0, columns=columns)
-    alone = fit_head("h", X[:, columns], y, 1.0, None, 500, 0)
+    head = fit_head("h", X, y, 1.0, None, 500, columns=columns)
+    alone = fit_head("h", X[:, columns], y, 1.0, None, 500)
     assert head.coef.shape == (6, 3)
     assert not head.coef[3:].any()
     assert np.allclose(head.coef[:3], alone.coef) and np.allclose(head.intercept, alone.intercept)
@@ -54,9 +54,9 @@ def test_domain_adapted_head_keeps_the_shared_copy_of_an_augmented_fit() -> None
     assert Z.shape == (n, 12)
     assert Z[: n // 3, 8:].nnz == 0 and Z[n // 3:, 4:8].nnz == 0  # each row in one copy
     assert np.allclose(Z[:, :4].toarray(), X.toarray())
-    adapted = fit_head("h", X, y, 1.0, None, 500, 0, domain=domain)
-    on_augmented = fit_head("h", Z, y, 1.0, None, 500, 0)
-    plain = fit_head("h", X, y, 1.0, None, 500, 0)
+    adapted = fit_head("h", X, y, 1.0, None, 500, domain=domain)
+    on_augmented = fit_head("h", Z, y, 1.0, None, 500)
+    plain = fit_head("h", X, y, 1.0, None, 500)
     assert adapted.coef.shape == plain.coef.shape == (4, 3)
     assert np.allclose(adapted.coef, on_augmented.coef[:4])
     assert np.allclose(adapted.intercept, on_augmented.intercept)
@@ -88,7 +88,7 @@ def test_temperature_is_fitted_on_the_weighted_rows() -> None:
     y = rng.choice(["a", "b"], size=400)
     X = sp.csr_matrix((y[:, None] == np.array(["a", "b"])).astype(float)
                       + rng.normal(0, 0.3, (400, 2)))
-    head = fit_head("h", X, y, 10.0, None, 500, 0)
+    head = fit_head("h", X, y, 10.0, None, 500)
     noisy = y.copy()
     noisy[:200] = rng.choice(["a", "b"], size=200)  # the first half's labels are noise
     clean_weights = np.r_[np.zeros(200), np.ones(200)]

@@ -10,13 +10,13 @@ from interaction_classifier.evaluate import evaluate_frame, semeval_report
 from interaction_classifier.gold import load_gold
 from interaction_classifier.model import URGENCY_DRIVERS, urgency_inputs
 
-# The model issue's quality gates on the gold set. interaction_type (0.718), sentiment and
+# The model issue's quality gates on the gold set. interaction_type (0.726), sentiment and
 # urgency meet them; journey_stage (0.564 vs 0.60) does not yet, and neither does the SemEval
-# margin over VADER (+0.088 vs +0.10). Those two are guarded here at a regression floor just
+# margin over VADER (+0.087 vs +0.10). Those two are guarded here at a regression floor just
 # under what the committed model measures, so that a worse model fails CI; the misses are
 # recorded in MODEL_CARD.md and docs/model.md.
 GATES = {"interaction_type": 0.70, "sentiment": 0.70}
-# (0.555: m12b, refitted with the machine-independent vocabulary, measures 0.564; m12 0.574.)
+# (0.555: m12c and m12b measure 0.564; m12 0.574.)
 REGRESSION_FLOORS = {"journey_stage": 0.555}
 
 
@@ -45,8 +45,8 @@ def test_gold_urgency_auc_gate(gold_metrics: dict) -> None:
 def test_semeval_heldout_beats_vader(shared_data, model) -> None:
     report = semeval_report(model)
     assert report["n"] > 20000
-    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.654)
-    # Issue target: >= VADER + 0.10 (not met yet: +0.088). Regression floor:
+    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.653)
+    # Issue target: >= VADER + 0.10 (not met yet: +0.087). Regression floor:
     assert report["model_macro_recall"] >= report["vader_macro_recall"] + 0.085, report
 
 
