@@ -100,6 +100,8 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
             ) -> MultinomialLogisticRegression:
         self.classes_, target = np.unique(np.asarray(y), return_inverse=True)
         n_classes, n_features = len(self.classes_), X.shape[1]
+        if n_classes < 2:
+            raise ValueError(f"need at least two classes to fit, got {list(self.classes_)}")
         weights = (np.ones(X.shape[0]) if sample_weight is None
                    else np.asarray(sample_weight, dtype=np.float64).copy())
         if self.class_weight is not None:

@@ -59,6 +59,12 @@ def test_stops_at_the_gradient_tolerance(problem) -> None:
     assert MultinomialLogisticRegression(C=1.0, max_iter=3).fit(X, y, w).n_iter_ == 3
 
 
+def test_one_class_is_a_clear_error(problem) -> None:
+    X, y, _ = problem
+    with pytest.raises(ValueError, match="at least two classes"):
+        MultinomialLogisticRegression().fit(X, np.full(len(y), "a"))
+
+
 def test_lbfgs_minimises_a_convex_quadratic() -> None:
     rng = np.random.default_rng(0)
     A = rng.normal(size=(30, 30))
