@@ -177,11 +177,12 @@ is predicted; its accuracy says how often that happens:
 {_gates(report)}
 
 Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`). On model 20261204-174032, on a 2-core AMD EPYC machine where VADER alone
-takes 0.045-0.065 ms per message, three runs: `predict()` p50 0.98-1.10 ms (target 1 ms, met in
-1 run of 3), p99 2.34-2.43 ms (target 5 ms, met), cold start 1.48-1.68 s (target 2 s, met),
-RSS after load 175 MB (target 300 MB, met), `predict_batch` 2,200-2,900 messages/s per
-core; `predict()` costs 11-12 VADER calls, measured message by message in the same run.
+`docs/benchmarks.md`). On model 20261204-181444, on a 2-core AMD EPYC machine where VADER
+alone takes 0.041-0.059 ms per message, three runs: `predict()` p50 0.89-0.91 ms (target
+1 ms, met; 0.98-1.10 ms in three runs of a sibling fit half an hour earlier), p99 1.96-2.23
+ms (target 5 ms, met), cold start 1.19-1.51 s (target 2 s, met), RSS after load 174 MB
+(target 300 MB, met), `predict_batch` 2,400-3,000 messages/s per core; `predict()` costs
+11-12 VADER calls, measured message by message in the same run.
 A long-running process
 stays bounded: 200,000 never-seen words cost +32 MB (`benchmarks/service_memory.py`).
 

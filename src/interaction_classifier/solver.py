@@ -7,17 +7,21 @@ optimum along the weakly penalised rare n-grams, so those last-bit differences g
 weights 1-2% apart and changed gold predictions: the same corpus and config gave another
 model on another machine (docs/model.md). Here every reduction is numpy's pairwise sum,
 every update an elementwise numpy operation, and the loss and gradient are scikit-learn's
-compiled ones (libm, sparse products), so the same inputs give the same weights bit for bit
-whatever BLAS kernel the machine picks.
+compiled ones (libm exp and log, scipy's sparse products: X is made CSR), so the same inputs
+give the same weights bit for bit whatever BLAS kernel or thread count the machine has, as
+long as libm picks the same exp (glibc chooses by CPU feature, e.g. FMA or not).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._linear_loss import LinearModelLoss
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -32,8 +36,10 @@ def lbfgs(fun: Any, x0: np.ndarray, max_iter: int, tol: float, memory: int = 10,
           armijo: float = 1e-4) -> tuple[np.ndarray, int]:
     """Minimise ``fun(x) -> (value, gradient)`` by L-BFGS (two-loop recursion) with a
     backtracking Armijo line search; stops when the largest gradient entry is at most
-    ``tol`` (scikit-learn's criterion) or after ``max_iter`` iterations. The objective must
-    be convex: a pair with no positive curvature is skipped, never used."""
+    ``tol`` (scikit-learn's criterion), when the objective stops falling (scipy's relative
+    ``ftol`` of 64 eps), or after ``max_iter`` iterations, with a ``ConvergenceWarning``
+    then or when the line search fails. The objective must be convex: a pair with no
+    positive curvature is skipped, never used."""
     x = x0.astype(np.float64, copy=True)
     f, g = fun(x)
     pairs: list[tuple[np.ndarray, np.ndarray, float]] = []
@@ -53,6 +59,9 @@ def lbfgs(fun: Any, x0: np.ndarray, max_iter: int, tol: float, memory: int = 10,
                 break
             step *= 0.5
         else:
+            warnings.warn(f"L-BFGS line search failed after {it} iterations (largest "
+                          f"gradient entry {np.max(np.abs(g)):.2e}, tol {tol:g})",
+                          ConvergenceWarning, stacklevel=2)
             return x, it
         s, y = x_new - x, g_new - g
         curvature = vdot(s, y)
@@ -62,6 +71,8 @@ def lbfgs(fun: Any, x0: np.ndarray, max_iter: int, tol: float, memory: int = 10,
         x, g, f_old, f = x_new, g_new, f, f_new
         if f_old - f <= 64 * np.finfo(float).eps * max(abs(f_old), abs(f), 1.0):
             return x, it
+    warnings.warn(f"L-BFGS stopped at max_iter={max_iter} (largest gradient entry "
+                  f"{np.max(np.abs(g)):.2e}, tol {tol:g})", ConvergenceWarning, stacklevel=2)
     return x, max_iter
 
 
@@ -86,7 +97,9 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
     """L2-penalised multinomial logistic regression, scikit-learn's objective (mean
     weighted log-loss + ||W||^2 / (2 C sum(weights)), intercept not penalised), fitted with
     :func:`lbfgs`. With ``class_weight="balanced"`` rows are reweighted as scikit-learn's
-    ``LogisticRegression`` does. Deterministic: there is nothing random in the fit."""
+    ``LogisticRegression`` does. Two classes get the symmetric two-class softmax, not
+    scikit-learn's binomial form: the same model as that with C doubled. Deterministic:
+    there is nothing random in the fit."""
 
     def __init__(self, C: float = 1.0, class_weight: str | None = None, max_iter: int = 2000,
                  tol: float = 1e-4, memory: int = 10) -> None:
@@ -108,7 +121,9 @@ class MultinomialLogisticRegression(ClassifierMixin, BaseEstimator):
             weights *= compute_class_weight(self.class_weight, classes=self.classes_,
                                             y=np.asarray(y), sample_weight=weights)[target]
         loss = LinearModelLoss(HalfMultinomialLoss(n_classes=n_classes), fit_intercept=True)
-        X = X.astype(np.float64)  # the compiled loss wants one dtype for all its inputs
+        # CSR: scipy's own product loops (a dense X would go through BLAS); float64: the
+        # compiled loss wants one dtype for all its inputs.
+        X = sp.csr_matrix(X, dtype=np.float64)
         target = target.astype(np.float64)
         l2 = 1.0 / (self.C * float(np.add.reduce(weights)))
         penalised = np.ones((n_classes, n_features + 1), dtype=bool, order="F")

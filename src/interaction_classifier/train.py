@@ -156,9 +156,8 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray,
     """Temperature that minimises validation log-loss (Guo et al. 2017), weighted like the
     head's training rows so that it calibrates against the labels the head was fitted to
     trust (hand labels over mapped ones), not against the split's label mixture. The loss is
-    scikit-learn's compiled one (libm) and the search runs to 1e-10, so the temperature is
-    the same on every CPU (numpy's own exp and log differ in the last bit between SIMD
-    kernels)."""
+    scikit-learn's compiled one (libm), so the search sees, and returns, the same numbers on
+    every CPU (numpy's own exp and log differ in the last bit between SIMD kernels)."""
     logits = head.logits(X).astype(np.float64)
     index = np.array([head.classes.index(v) for v in y], dtype=np.float64)
     w = np.ones(len(index)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -168,8 +167,7 @@ def fit_temperature(head: LinearHead, X: Any, y: np.ndarray,
         pointwise = loss.loss(index, np.ascontiguousarray(logits / math.exp(log_t)), w)
         return float(np.add.reduce(pointwise) / np.add.reduce(w))
 
-    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded",
-                          options={"xatol": 1e-10})
+    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
     return math.exp(res.x)
 
 
@@ -231,6 +229,15 @@ def fit_ordinal(X: np.ndarray, y: np.ndarray, weights: np.ndarray, C: float,
     return unpack(theta)
 
 
+def stacking_proba(head: LinearHead, X: Any) -> np.ndarray:
+    """``head.proba`` through scikit-learn's compiled softmax (libm) instead of numpy's exp,
+    whose last bit differs between SIMD kernels: the inputs of the urgency model, fitted on
+    these probabilities, are then the same on every CPU."""
+    logits = np.ascontiguousarray(head.logits(X).astype(np.float64) / head.temperature)
+    loss = HalfMultinomialLoss(n_classes=len(head.classes))
+    return loss.gradient_proba(np.zeros(len(logits)), logits)[1]
+
+
 def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
                 flags: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
                 cfg: dict[str, Any], weights: np.ndarray) -> UrgencyModel:
@@ -238,7 +245,7 @@ def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
     complaint > question > compliment enforced."""
     values = {k: float(v) for k, v in cfg["values"].items()}
     classes = sorted(values, key=values.get)
-    inputs = urgency_inputs(text_head.proba(X), probas, flags)
+    inputs = urgency_inputs(stacking_proba(text_head, X), probas, flags)
     y = rows["urgency"].map({c: i for i, c in enumerate(classes)}).to_numpy()
     order = tuple(feature_names.index(f"p_interaction_type__{k}")
                   for k in ("compliment", "question", "complaint"))
@@ -296,7 +303,8 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
                                             valid["urgency"][umask].to_numpy(), uweights)
     flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
                        if keep])
-    probas = {h: heads[h].proba(X_valid[umask]) for h in ("interaction_type", "sentiment")}
+    probas = {h: stacking_proba(heads[h], X_valid[umask])
+              for h in ("interaction_type", "sentiment")}
     urgency = fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
                           urgency_feature_names(text_head, heads), ucfg, uweights)
     abstain = {k: float(v) for k, v in cfg.section("abstain").items()}

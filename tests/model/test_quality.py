@@ -11,12 +11,12 @@ from interaction_classifier.gold import load_gold
 from interaction_classifier.model import URGENCY_DRIVERS, urgency_inputs
 
 # The model issue's quality gates on the gold set. interaction_type (0.726), sentiment and
-# urgency meet them; journey_stage (0.564 vs 0.60) does not yet, and neither does the SemEval
+# urgency meet them; journey_stage (0.566 vs 0.60) does not yet, and neither does the SemEval
 # margin over VADER (+0.087 vs +0.10). Those two are guarded here at a regression floor just
 # under what the committed model measures, so that a worse model fails CI; the misses are
 # recorded in MODEL_CARD.md and docs/model.md.
 GATES = {"interaction_type": 0.70, "sentiment": 0.70}
-# (0.555: m12c and m12b measure 0.564; m12 0.574.)
+# (0.555: m12c measures 0.566, m12b 0.564, m12 0.574.)
 REGRESSION_FLOORS = {"journey_stage": 0.555}
 
 
