@@ -8,7 +8,7 @@ with scikit-learn (see ``train.py``); only their weights are kept here.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -126,11 +126,18 @@ class UrgencyModel:
         return self.low_tier
 
 
-def ordinal_proba(eta: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Class probabilities of a cumulative-logit model, least urgent class first."""
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def ordinal_proba(eta: np.ndarray, cuts: np.ndarray,
+                  sigmoid: Callable[[np.ndarray], np.ndarray] = _sigmoid) -> np.ndarray:
+    """Class probabilities of a cumulative-logit model, least urgent class first. Training
+    passes scipy's compiled ``expit`` (the same bits on every CPU); prediction keeps numpy,
+    not to import scipy.special for one message."""
     cumulative = np.zeros((len(eta), len(cuts) + 2))  # P(y >= k): 1, P(y > 0), ..., 0
     cumulative[:, 0] = 1.0
-    cumulative[:, 1:-1] = 1.0 / (1.0 + np.exp(cuts[None, :] - eta[:, None]))
+    cumulative[:, 1:-1] = sigmoid(eta[:, None] - cuts[None, :])
     return np.clip(cumulative[:, :-1] - cumulative[:, 1:], 0.0, 1.0)
 
 

@@ -29,6 +29,7 @@ from interaction_classifier.model import (
     LinearHead,
     UrgencyModel,
     driver_flags,
+    ordinal_proba,
     urgency_inputs,
 )
 from interaction_classifier.solver import MultinomialLogisticRegression, lbfgs, vdot
@@ -179,11 +180,7 @@ def _ordinal_nll(eta: np.ndarray, cuts: np.ndarray, y: np.ndarray,
                  weights: np.ndarray) -> float:
     """Weighted mean negative log-likelihood of a cumulative-logit model, in scipy's
     compiled sigmoid and log (libm) so that it is the same to the last bit on every CPU."""
-    cumulative = np.ones((len(eta), len(cuts) + 2))
-    cumulative[:, 1:-1] = expit(eta[:, None] - cuts[None, :])
-    cumulative[:, -1] = 0.0
-    rows = np.arange(len(y))
-    p = np.clip(cumulative[rows, y] - cumulative[rows, y + 1], 1e-12, None)
+    p = np.clip(ordinal_proba(eta, cuts, expit)[np.arange(len(y)), y], 1e-12, None)
     return float(-np.add.reduce(weights * xlogy(1.0, p)) / np.add.reduce(weights))
 
 
