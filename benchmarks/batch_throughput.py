@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from interaction_classifier import load_model
-from interaction_classifier.data import load
+from interaction_classifier.data.loaders import load
 
 SOURCES = ("twcs", "banking77", "bueck-tickets-synthetic", "reviews-yelp",
            "semeval2019-suggestions", "womens-clothing-reviews")
-SCORE = ("import typer; from interaction_classifier.cli_score import score_command; "
+SCORE = ("import typer; from interaction_classifier.cli.score import score_command; "
          "typer.run(score_command)")
 
 

@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline, make_union
 from sklearn.svm import LinearSVC
 
 from interaction_classifier import load_model
-from interaction_classifier.data import load
+from interaction_classifier.data.loaders import load
 
 PUBLISHED = {
     "banking77": [("BERT fine-tuned (Casanueva et al. 2020)", "93.0"),
@@ -39,7 +39,7 @@ def train_cli(table: pd.DataFrame, label: str, out: Path, profile: str, budget: 
     """Train through the public CLI; returns wall-clock seconds (process start included)."""
     data = out.parent / f"{out.name}.csv"
     table.to_csv(data, index=False)
-    cmd = [sys.executable, "-m", "interaction_classifier.cli", "train", "--data", str(data),
+    cmd = [sys.executable, "-m", "interaction_classifier.cli.main", "train", "--data", str(data),
            "--label-column", label, "--split-column", "split", "--profile", profile,
            "--budget", str(budget), "--output", str(out), "--no-track"]
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ print(json.dumps({{"cold_start_s": t1 - t0,
 
 def messages(n: int) -> list[str]:
     """Real customer tweets (inbound twcs), cycled to n."""
-    from interaction_classifier.data import load
+    from interaction_classifier.data.loaders import load
 
     df = load("twcs")
     texts = df.loc[df["inbound"], "text"].tolist()

@@ -23,7 +23,7 @@ def rss_mb() -> float:
 
 
 def run(model, texts: list[str]) -> dict[str, float]:
-    from interaction_classifier import text
+    from interaction_classifier.text import pipeline as text
 
     pipelines, times = {id(text.get_nlp())}, np.empty(len(texts))
     for i, message in enumerate(texts):
@@ -46,8 +46,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from interaction_classifier import load_model
-    from interaction_classifier.data import load
-    from interaction_classifier.text import MAX_NEW_STRINGS
+    from interaction_classifier.data.loaders import load
+    from interaction_classifier.text.pipeline import MAX_NEW_STRINGS
 
     model = load_model(args.model)
     model.predict("warm-up")

@@ -38,7 +38,7 @@ from batch_throughput import build_input, timed
 
 from interaction_classifier import load_model
 
-SCORE = ("import typer; from interaction_classifier.cli_score import score_command; "
+SCORE = ("import typer; from interaction_classifier.cli.score import score_command; "
          "typer.run(score_command)")
 
 
@@ -68,7 +68,7 @@ def logged_pyfunc(folder: Path) -> str:
     """The shipped model logged as the project's pyfunc in a throw-away MLflow store."""
     import mlflow
 
-    from interaction_classifier.tracking import log_model_dir
+    from interaction_classifier.training.tracking import log_model_dir
 
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     mlflow.set_experiment("spark-benchmark")
@@ -84,8 +84,8 @@ def compare_udfs(source: Path, folder: Path, rows: int, workers: int) -> dict[st
     import mlflow.pyfunc
     from pyspark.sql import DataFrame
 
-    from interaction_classifier import spark as ic_spark
-    from interaction_classifier.score import score_chunk
+    from interaction_classifier.batch import spark as ic_spark
+    from interaction_classifier.batch.chunks import score_chunk
 
     spark = ic_spark.session(f"local[{workers}]")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "10000")

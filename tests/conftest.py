@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from interaction_classifier.registry import DataError, resolve
+from interaction_classifier.data.registry import DataError, resolve
 
 
 def require(name: str, key: str) -> None:
@@ -22,7 +22,7 @@ def require(name: str, key: str) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> None:
     """Every registered dataset must be present (CI runs with ../shared beside the repo)."""
-    from interaction_classifier.registry import registry
+    from interaction_classifier.data.registry import registry
 
     for name, ds in registry().items():
         for key in ds.files:

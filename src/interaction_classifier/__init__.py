@@ -16,5 +16,5 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         import importlib
 
-        return getattr(importlib.import_module("interaction_classifier.predictor"), name)
+        return getattr(importlib.import_module("interaction_classifier.serving.predictor"), name)
     raise AttributeError(f"module 'interaction_classifier' has no attribute {name!r}")

@@ -23,7 +23,8 @@ import typer
 from typer.testing import CliRunner
 
 from interaction_classifier import load_model
-from interaction_classifier.batch import (
+from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
+from interaction_classifier.batch.run import (
     BatchError,
     ChunkReader,
     Progress,
@@ -32,9 +33,8 @@ from interaction_classifier.batch import (
     run,
     sibling,
 )
-from interaction_classifier.cli_score import score_command
+from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import PROJECT_ROOT
-from interaction_classifier.score import READ_STATUS, score_chunk
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 ONE_MB = "a" * (1 << 20)
@@ -286,7 +286,7 @@ def test_sigkill_then_resume_gives_every_row_exactly_once(tmp_path: Path) -> Non
     write_any(frame, source)
     output = tmp_path / "big.scored.jsonl"
     cmd = [sys.executable, "-c",
-           "import typer; from interaction_classifier.cli_score import score_command; "
+           "import typer; from interaction_classifier.cli.score import score_command; "
            "typer.run(score_command)",
            str(source), "-o", str(output), "--chunk-size", "1000", "--workers", "2",
            "--queue", str(tmp_path / "queue.csv"), "--quiet"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from interaction_classifier.evaluate import macro_f1_interval, per_source
+from interaction_classifier.evaluation.metrics import macro_f1_interval, per_source
 
 
 def test_per_source_reports_accuracy_beside_macro_f1() -> None:
@@ -60,7 +60,7 @@ def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPa
 
     from rich.console import Console
 
-    from interaction_classifier import cli
+    from interaction_classifier.cli import main as cli
     from interaction_classifier.config import MODELS_DIR
 
     report = json.loads((MODELS_DIR / "default" / "manifest.json").read_text())["metrics"]
@@ -78,7 +78,7 @@ def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPa
 
 
 def test_abstention_reports_what_the_threshold_keeps_and_flags() -> None:
-    from interaction_classifier.evaluate import abstain_table, abstention
+    from interaction_classifier.evaluation.metrics import abstain_table, abstention
 
     truth = pd.Series(["a", "a", "b", "b", None])
     proba = pd.DataFrame({"p_h__a": [0.9, 0.4, 0.3, 0.55, 0.5],

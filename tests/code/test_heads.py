@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.train import (
+from interaction_classifier.training.train import (
     augment,
     domain_flags,
     fit_head,

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.model import LinearHead, StackedHeads, softmax
-from interaction_classifier.text import doc_forms, parse
-from interaction_classifier.vectors import FeatureRows
+from interaction_classifier.features.frozen import FeatureRows
+from interaction_classifier.models.model import LinearHead, StackedHeads, softmax
+from interaction_classifier.text.pipeline import doc_forms, parse
 
 
 def _rows(dense: np.ndarray) -> FeatureRows:

@@ -9,8 +9,8 @@ import pytest
 from spacy.matcher import Matcher
 
 from interaction_classifier.config import DATA_DIR
-from interaction_classifier.cues import Cue, CueMatcher, PatternError, get_matcher
-from interaction_classifier.text import get_nlp, parse
+from interaction_classifier.text.cues import Cue, CueMatcher, PatternError, get_matcher
+from interaction_classifier.text.pipeline import get_nlp, parse
 
 PATTERN_DIR = DATA_DIR / "patterns"
 EXAMPLES = [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interaction_classifier.replies import reply_body
-from interaction_classifier.score import TOO_LONG, text_status
+from interaction_classifier.batch.chunks import TOO_LONG, text_status
+from interaction_classifier.text.replies import reply_body
 
 GMAIL = ("The replacement is broken too. I want a refund.\n\nJo\n\n"
          "On Tue, Nov 4, 2026 at 9:12 AM Acme Support <\nsupport@acme.example> wrote:\n\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from interaction_classifier.batch import ScoreOptions, run
+from interaction_classifier.batch.run import ScoreOptions, run
 from interaction_classifier.config import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from interaction_classifier.solver import MultinomialLogisticRegression, lbfgs, vdot
+from interaction_classifier.training.solver import MultinomialLogisticRegression, lbfgs, vdot
 
 
 @pytest.fixture(scope="module")

@@ -23,11 +23,11 @@ import typer
 from typer.testing import CliRunner
 
 from interaction_classifier import load_model
-from interaction_classifier.artifact import ArtifactError
-from interaction_classifier.batch import ScoreOptions, run
-from interaction_classifier.cli_score import score_command
+from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
+from interaction_classifier.batch.run import ScoreOptions, run
+from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import PROJECT_ROOT
-from interaction_classifier.score import READ_STATUS, score_chunk
+from interaction_classifier.models.artifact import ArtifactError
 
 
 def _require_spark() -> None:
@@ -52,7 +52,7 @@ _require_spark()
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
-from interaction_classifier import spark as ic_spark  # noqa: E402
+from interaction_classifier.batch import spark as ic_spark  # noqa: E402
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 ONE_MB = "a" * (1 << 20)

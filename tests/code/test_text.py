@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from interaction_classifier import text
-from interaction_classifier.cues import CueMatcher
-from interaction_classifier.text import (
+from interaction_classifier.text import pipeline as text
+from interaction_classifier.text.cues import CueMatcher
+from interaction_classifier.text.pipeline import (
     get_nlp,
     normalise,
     normalise_doc,

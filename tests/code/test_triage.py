@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from interaction_classifier.batch import ScoreOptions, run
+from interaction_classifier.batch.run import ScoreOptions, run
+from interaction_classifier.batch.triage import merge_sorted_runs, parse_times, queue_order
 from interaction_classifier.config import PROJECT_ROOT
-from interaction_classifier.triage import merge_sorted_runs, parse_times, queue_order
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 

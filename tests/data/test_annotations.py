@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from interaction_classifier.config import HEADS, PROJECT_ROOT, load_taxonomy
-from interaction_classifier.corpus import load_annotations
-from interaction_classifier.data import load
-from interaction_classifier.gold import load_gold
+from interaction_classifier.data.corpus import load_annotations
+from interaction_classifier.data.gold import load_gold
+from interaction_classifier.data.loaders import load
 
 FILES = sorted((PROJECT_ROOT / "data" / "annotations").rglob("*.csv"))
 COLUMNS = ["dataset", "source_id", *HEADS, "skip"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from interaction_classifier.config import HEADS, load_taxonomy
-from interaction_classifier.corpus import (
+from interaction_classifier.data.corpus import (
     COLUMNS,
     HOW_TO,
     HOW_TO_RULE,
@@ -20,8 +20,8 @@ from interaction_classifier.corpus import (
     rule_labels,
     write_corpus,
 )
-from interaction_classifier.cues import Cue
-from interaction_classifier.gold import load_gold
+from interaction_classifier.data.gold import load_gold
+from interaction_classifier.text.cues import Cue
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_gold_never_in_corpus(built) -> None:
 
 
 def test_semeval_heldout_never_in_corpus(built) -> None:
-    from interaction_classifier.evaluate import semeval_heldout
+    from interaction_classifier.evaluation.metrics import semeval_heldout
 
     frame, _, _ = built
     held = semeval_heldout()

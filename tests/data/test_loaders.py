@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from interaction_classifier.data import LOADERS, load
+from interaction_classifier.data.loaders import LOADERS, load
 
 EXPECTED = {
     # name: (rows, label columns)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from interaction_classifier import mappings
 from interaction_classifier.config import HEADS, load_taxonomy
-from interaction_classifier.data import load
-from interaction_classifier.mappings import COLUMNS, apply_mapping, load_mapping
+from interaction_classifier.data import mappings
+from interaction_classifier.data.loaders import load
+from interaction_classifier.data.mappings import COLUMNS, apply_mapping, load_mapping
 
 # Mapped dataset -> the loader column that holds its source label.
 SOURCES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from interaction_classifier import registry as reg
-from interaction_classifier.registry import DataError, resolve
+from interaction_classifier.data import registry as reg
+from interaction_classifier.data.registry import DataError, resolve
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from interaction_classifier import load_model, predict, predict_batch
-from interaction_classifier.artifact import ArtifactError, verify_artifact
-from interaction_classifier.card import render
 from interaction_classifier.config import load_taxonomy
-from interaction_classifier.predictor import DEFAULT_MODEL_DIR
+from interaction_classifier.evaluation.card import render
+from interaction_classifier.models.artifact import ArtifactError, verify_artifact
+from interaction_classifier.serving.predictor import DEFAULT_MODEL_DIR
 
 KEYS = {"interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",
         "priority", "needs_review", "confidence", "probabilities", "reasons", "model_version"}
@@ -200,7 +200,7 @@ def test_load_model_returns_same_api(tmp_path: Path) -> None:
 def test_cli_predict_prints_the_same_result_as_a_table_as_json_and_from_stdin() -> None:
     from typer.testing import CliRunner
 
-    from interaction_classifier.cli import app
+    from interaction_classifier.cli.main import app
 
     runner = CliRunner()
     text = "My card was stolen this morning, block it now!"

@@ -11,20 +11,21 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier import embeddings, vectors
 from interaction_classifier.config import DATA_DIR
-from interaction_classifier.cues import CueMatcher
-from interaction_classifier.data import load
-from interaction_classifier.embeddings import EmbeddingError, glove_files, load_glove
-from interaction_classifier.features import TextFeaturizer
-from interaction_classifier.text import (
+from interaction_classifier.data.loaders import load
+from interaction_classifier.features import embeddings
+from interaction_classifier.features import frozen as vectors
+from interaction_classifier.features.embeddings import EmbeddingError, glove_files, load_glove
+from interaction_classifier.features.featurizer import TextFeaturizer
+from interaction_classifier.features.frozen import WordVectors
+from interaction_classifier.text.cues import CueMatcher
+from interaction_classifier.text.pipeline import (
     NEGATION_SUFFIX,
     normalise_doc,
     parse_many,
     strip_negation,
     surface_doc,
 )
-from interaction_classifier.vectors import WordVectors
 
 
 @pytest.mark.parametrize(("mark_negation", "char_surface", "embedding_weight"),
@@ -155,7 +156,7 @@ def test_vocabulary_limit_breaks_ties_alphabetically(shared_data) -> None:
     # sort, so ties at the cut are broken here by the term itself.
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from interaction_classifier import features
+    from interaction_classifier.features import featurizer as features
 
     texts = load("twcs")["text"].tolist()[:800]
     params = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True,

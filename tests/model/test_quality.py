@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from interaction_classifier import load_model
-from interaction_classifier.evaluate import evaluate_frame, semeval_report
-from interaction_classifier.gold import load_gold
-from interaction_classifier.model import URGENCY_DRIVERS, urgency_inputs
+from interaction_classifier.data.gold import load_gold
+from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_report
+from interaction_classifier.models.model import URGENCY_DRIVERS, urgency_inputs
 
 # The model issue's quality gates on the gold set. interaction_type (0.726), sentiment and
 # urgency meet them; journey_stage (0.566 vs 0.60) does not yet, and neither does the SemEval

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from interaction_classifier.config import DEFAULT_CONFIG
-from interaction_classifier.corpus import (
+from interaction_classifier.data.corpus import (
     build_corpus,
     fingerprint,
     load_corpus_config,
     write_corpus,
 )
-from interaction_classifier.predictor import DEFAULT_MODEL_DIR
-from interaction_classifier.train import run_training
+from interaction_classifier.serving.predictor import DEFAULT_MODEL_DIR
+from interaction_classifier.training.train import run_training
 
 TOLERANCE = 0.005
 

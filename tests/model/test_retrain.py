@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from interaction_classifier import load_model
-from interaction_classifier.cli import app
-from interaction_classifier.retrain import RetrainError, read_table, resolve_config
-from interaction_classifier.search import SPACE
+from interaction_classifier.cli.main import app
+from interaction_classifier.training.retrain import RetrainError, read_table, resolve_config
+from interaction_classifier.training.tune import SPACE
 
 RUNNER = CliRunner()
 
@@ -26,7 +26,7 @@ def coarse(category: str) -> str:
 def banking_subset(shared_data: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 BANKING77 intents, 40 training rows each, plus their test rows; two label columns
     with gaps: every 3rd row lacks ``coarse`` and every 7th lacks ``category``."""
-    from interaction_classifier.data import load
+    from interaction_classifier.data.loaders import load
 
     df = load("banking77")
     keep = sorted(df["category"].unique())[:12]
@@ -129,7 +129,7 @@ def test_bad_label_columns_give_clear_errors(banking_subset: Path, tmp_path: Pat
     assert result.exit_code == 2
     assert "error:" in result.output
     with pytest.raises(RetrainError, match=message):
-        from interaction_classifier.retrain import prepare
+        from interaction_classifier.training.retrain import prepare
 
         cfg = resolve_config({}, {"data": {"path": str(path), "text_column": "message",
                                            "label_columns": ["category", "coarse"]}})
@@ -157,7 +157,7 @@ def test_unreadable_files_give_clear_errors(tmp_path: Path, name: str, content: 
 def test_clinc_search_within_budget_writes_a_repeatable_choice(shared_data: None,
                                                                tmp_path: Path) -> None:
     """Successive halving on a CLINC150 subset (no split column: a seeded stratified split)."""
-    from interaction_classifier.data import load
+    from interaction_classifier.data.loaders import load
 
     df = load("clinc150")
     df = df[df["intent"].isin(sorted(df["intent"].unique())[:10])]

@@ -38,17 +38,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_classifier.artifact import MANIFEST, verify_artifact
-from interaction_classifier.batch import (
-    BatchError,
-    ChunkReader,
-    FileFormat,
-    atomic_path,
-    detect_format,
-)
-from interaction_classifier.predictor import Predictor, load_model
-from interaction_classifier.predictor import _resolve_uri as resolve_model_dir
-from interaction_classifier.score import (
+from interaction_classifier.batch.chunks import (
     NON_TEXT,
     OK,
     READ_STATUS,
@@ -56,6 +46,16 @@ from interaction_classifier.score import (
     score_chunk,
     text_status,
 )
+from interaction_classifier.batch.run import (
+    BatchError,
+    ChunkReader,
+    FileFormat,
+    atomic_path,
+    detect_format,
+)
+from interaction_classifier.models.artifact import MANIFEST, verify_artifact
+from interaction_classifier.serving.predictor import Predictor, load_model
+from interaction_classifier.serving.predictor import _resolve_uri as resolve_model_dir
 
 PROBE_TEXTS = ["Where is my order? It has not arrived.", None]
 _LOADED: dict[str, Predictor] = {}

@@ -17,7 +17,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from interaction_classifier.config import PROJECT_ROOT
-from interaction_classifier.serve import InteractionClassifierPyfunc
+from interaction_classifier.serving.pyfunc import InteractionClassifierPyfunc
 
 CHAMPION = "champion"
 

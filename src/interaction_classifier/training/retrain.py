@@ -24,10 +24,10 @@ from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
-from interaction_classifier.corpus import fingerprint
-from interaction_classifier.features import TextFeaturizer
-from interaction_classifier.model import InteractionModel, LinearHead
-from interaction_classifier.train import fit_temperature
+from interaction_classifier.data.corpus import fingerprint
+from interaction_classifier.features.featurizer import TextFeaturizer
+from interaction_classifier.models.model import InteractionModel, LinearHead
+from interaction_classifier.training.train import fit_temperature
 
 CLASSIFIERS = ("logreg", "svm", "svm+logreg")
 RESERVED = frozenset({"needs_review", "reasons", "text", "model_version", "confidence",
@@ -347,7 +347,7 @@ def plot_abstain(table: list[dict[str, float]], title: str, path: Path) -> Path:
 def head_report(y_true: pd.Series, pred: pd.DataFrame, head: LinearHead, texts: pd.Series,
                 plots: Path | None) -> dict[str, Any]:
     """Per-class and averaged metrics, ECE, confused pairs, abstain table; plots if asked."""
-    from interaction_classifier import evaluate
+    from interaction_classifier.evaluation import metrics as evaluate
 
     metrics = evaluate.head_metrics(y_true, pred[head.name], head.classes)
     mask = y_true.notna().to_numpy()
@@ -376,7 +376,7 @@ def head_report(y_true: pd.Series, pred: pd.DataFrame, head: LinearHead, texts: 
 def evaluate_model(model: InteractionModel, test: pd.DataFrame, plots: Path | None = None
                    ) -> dict[str, Any]:
     """The report on held-out rows, through the same Predictor that ``load_model`` returns."""
-    from interaction_classifier.predictor import Predictor
+    from interaction_classifier.serving.predictor import Predictor
 
     pred = Predictor(model, {}, Path(".")).predict_batch(test["text"].tolist())
     pred.index = test.index
@@ -404,8 +404,8 @@ def run_retraining(cfg: dict[str, Any], output_dir: Path, track: bool = True
     """Read, validate, split, (search,) fit, evaluate, save, and optionally track a run.
 
     Returns a summary with the report, the written config path and timings."""
-    from interaction_classifier.artifact import save_artifact, write_manifest
-    from interaction_classifier.search import search
+    from interaction_classifier.models.artifact import save_artifact, write_manifest
+    from interaction_classifier.training.tune import search
 
     started = time.perf_counter()
     frame = prepare(read_table(cfg["data"]["path"]), cfg)
@@ -450,8 +450,8 @@ def track_run(cfg: dict[str, Any], output_dir: Path, report: dict[str, Any], man
     only if the mean test macro-F1 beats the current champion's."""
     import mlflow
 
-    from interaction_classifier import tracking
-    from interaction_classifier.predictor import load_model
+    from interaction_classifier.serving.predictor import load_model
+    from interaction_classifier.training import tracking
 
     tracking.setup(cfg["mlflow"]["experiment"])
     name = cfg["mlflow"]["registered_model"] or \

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.text import char_input, doc_forms, parse_many
+from interaction_classifier.text.cues import Cue, CueMatcher
+from interaction_classifier.text.pipeline import char_input, doc_forms, parse_many
 
 _TOKEN = re.compile(r"\S+")
 # Words whose char n-gram columns a vocabulary keeps before it starts afresh; longer words

@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from interaction_classifier.text import prepare_many
+from interaction_classifier.text.pipeline import prepare_many
 
 # Every key is ``section.key`` of the retraining config (see docs/retraining.md).
 SPACE: dict[str, list[Any]] = {
@@ -85,7 +85,7 @@ def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.n
 def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np.ndarray,
                val_idx: np.ndarray, cfg: dict[str, Any]) -> float:
     """Accuracy of one candidate on one fold."""
-    from interaction_classifier.retrain import featurizer_from, fit_linear
+    from interaction_classifier.training.retrain import featurizer_from, fit_linear
 
     normalised, surface = prepared
     fit_rows = ([normalised[i] for i in fit_idx], [surface[i] for i in fit_idx])

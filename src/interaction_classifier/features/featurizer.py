@@ -17,10 +17,10 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.embeddings import fit_word_vectors
-from interaction_classifier.text import char_input, prepare_many
-from interaction_classifier.vectors import FrozenFeaturizer, NgramVocabulary
+from interaction_classifier.features.embeddings import fit_word_vectors
+from interaction_classifier.features.frozen import FrozenFeaturizer, NgramVocabulary
+from interaction_classifier.text.cues import Cue, CueMatcher
+from interaction_classifier.text.pipeline import char_input, prepare_many
 
 
 def fit_tfidf(docs: Sequence[str], max_features: int | None, **params: Any) -> TfidfVectorizer:

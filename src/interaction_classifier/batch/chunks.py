@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from interaction_classifier.replies import reply_body
+from interaction_classifier.text.replies import reply_body
 
 OK = "ok"
 MISSING = "missing_text"

@@ -21,9 +21,8 @@ from scipy.special import expit, log_expit, xlogy
 from sklearn._loss.loss import HalfMultinomialLoss
 
 from interaction_classifier.config import PROJECT_ROOT, read_toml
-from interaction_classifier.cues import CueMatcher
-from interaction_classifier.features import TextFeaturizer
-from interaction_classifier.model import (
+from interaction_classifier.features.featurizer import TextFeaturizer
+from interaction_classifier.models.model import (
     URGENCY_DRIVERS,
     InteractionModel,
     LinearHead,
@@ -32,7 +31,8 @@ from interaction_classifier.model import (
     ordinal_proba,
     urgency_inputs,
 )
-from interaction_classifier.solver import MultinomialLogisticRegression, lbfgs, vdot
+from interaction_classifier.text.cues import CueMatcher
+from interaction_classifier.training.solver import MultinomialLogisticRegression, lbfgs, vdot
 
 
 @dataclass
@@ -60,7 +60,7 @@ class TrainConfig:
 
     def flat_params(self) -> dict[str, str]:
         """Config flattened to ``section.key`` strings for MLflow."""
-        from interaction_classifier.tracking import flat_params
+        from interaction_classifier.training.tracking import flat_params
 
         return flat_params(self.raw)
 
@@ -315,8 +315,8 @@ def train_model(corpus: pd.DataFrame, cfg: TrainConfig, matcher: CueMatcher,
 def evaluation_report(predictor: Any, corpus: pd.DataFrame, plots_dir: Path | None = None,
                       semeval_limit: int | None = None) -> dict[str, Any]:
     """Metrics on the test split, the gold set and held-out SemEval; plots when asked."""
-    from interaction_classifier import evaluate
-    from interaction_classifier.gold import load_gold
+    from interaction_classifier.data.gold import load_gold
+    from interaction_classifier.evaluation import metrics as evaluate
 
     test = corpus[corpus["split"] == "test"]
     gold = load_gold()
@@ -355,11 +355,11 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     """Train, evaluate, save a verified artifact and (optionally) log it all to MLflow."""
     import tempfile
 
-    from interaction_classifier.artifact import save_artifact, write_manifest
-    from interaction_classifier.card import write_card
     from interaction_classifier.config import DATA_DIR, load_taxonomy
-    from interaction_classifier.corpus import fingerprint, read_corpus
-    from interaction_classifier.predictor import Predictor
+    from interaction_classifier.data.corpus import fingerprint, read_corpus
+    from interaction_classifier.evaluation.card import write_card
+    from interaction_classifier.models.artifact import save_artifact, write_manifest
+    from interaction_classifier.serving.predictor import Predictor
 
     cfg = TrainConfig.load(config_path)
     corpus = read_corpus(corpus_path or cfg.corpus_path())
@@ -385,8 +385,8 @@ def _track(cfg: TrainConfig, output_dir: Path, report: dict[str, Any], manifest:
     """Log params, metrics, plots and the pyfunc; move ``champion`` if gold improves."""
     import mlflow
 
-    from interaction_classifier import tracking
-    from interaction_classifier.predictor import load_model
+    from interaction_classifier.serving.predictor import load_model
+    from interaction_classifier.training import tracking
 
     ml = cfg.section("mlflow")
     tracking.setup(ml.get("experiment", "interaction-classifier"))

@@ -34,7 +34,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from interaction_classifier.config import DATA_DIR, load_taxonomy
-from interaction_classifier.text import get_nlp, parse
+from interaction_classifier.text.pipeline import get_nlp, parse
 
 URGENCY_DRIVERS = ("time_pressure", "risk", "repetition", "churn_threat", "dissatisfaction")
 EXAMPLES_FILE = "examples.jsonl"

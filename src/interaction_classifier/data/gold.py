@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from interaction_classifier.config import DATA_DIR, HEADS, load_taxonomy
-from interaction_classifier.data import load
+from interaction_classifier.data.loaders import load
 
 GOLD_FILE = DATA_DIR / "gold" / "gold.csv"
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from interaction_classifier.cli_score import score_command
+from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -28,7 +28,7 @@ def corpus_build(
     config: Annotated[Path | None, typer.Option(help="Corpus config (TOML).")] = None,
 ) -> None:
     """Assemble, de-duplicate and split the corpus into one Parquet table."""
-    from interaction_classifier.corpus import build_corpus, load_corpus_config, write_corpus
+    from interaction_classifier.data.corpus import build_corpus, load_corpus_config, write_corpus
 
     cfg = load_corpus_config(config)
     frame, report = build_corpus(cfg)
@@ -52,7 +52,7 @@ def corpus_stats(
     config: Annotated[Path | None, typer.Option(help="Corpus config (TOML).")] = None,
 ) -> None:
     """Print label counts per source per head of the built corpus, as Markdown."""
-    from interaction_classifier.corpus import counts_markdown, load_corpus_config, read_corpus
+    from interaction_classifier.data.corpus import counts_markdown, load_corpus_config, read_corpus
 
     typer.echo(counts_markdown(read_corpus(load_corpus_config(config).output)))
 
@@ -80,7 +80,7 @@ def train(
 
     raw = read_toml(config) if config != DEFAULT_CONFIG or data is None else {}
     if data is None and "data" not in raw:
-        from interaction_classifier.train import run_training
+        from interaction_classifier.training.train import run_training
 
         report = run_training(config, output, track=track)
         _print_report(report)
@@ -94,7 +94,7 @@ def _retrain(raw: dict, output: Path, track: bool, data: Path | None, text_colum
              label_column: list[str] | None, split_column: str | None, budget: float | None,
              profile: str | None) -> None:
     """Run the generic trainer with CLI values over the config file's, and print the result."""
-    from interaction_classifier.retrain import RetrainError, resolve_config, run_retraining
+    from interaction_classifier.training.retrain import RetrainError, resolve_config, run_retraining
 
     given = {"path": str(data) if data else None, "text_column": text_column,
              "label_columns": label_column or None, "split_column": split_column}
@@ -125,8 +125,8 @@ def compare(
     run_b: Annotated[str, typer.Argument(help="MLflow run id B.")],
 ) -> None:
     """Show two MLflow runs side by side: the params that differ and the headline metrics."""
-    from interaction_classifier import tracking
-    from interaction_classifier.retrain import compare_runs
+    from interaction_classifier.training import tracking
+    from interaction_classifier.training.retrain import compare_runs
 
     tracking.setup("interaction-classifier-retrain")
     params, metrics = compare_runs(run_a, run_b)
@@ -144,9 +144,9 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the evaluation report (test split, gold set, SemEval) for a saved model."""
-    from interaction_classifier.corpus import read_corpus
-    from interaction_classifier.predictor import load_model
-    from interaction_classifier.train import evaluation_report, gold_score
+    from interaction_classifier.data.corpus import read_corpus
+    from interaction_classifier.serving.predictor import load_model
+    from interaction_classifier.training.train import evaluation_report, gold_score
 
     predictor = load_model(model)
     report = evaluation_report(predictor, read_corpus(), semeval_limit=semeval_limit)
@@ -159,7 +159,7 @@ def evaluate(
 
 def _print_report(report: dict) -> None:
     """One table per set, narrow enough for an 80-column terminal or a CI log."""
-    from interaction_classifier.card import interval_text
+    from interaction_classifier.evaluation.card import interval_text
 
     for name in ("test", "gold"):
         table = Table("head", "n", "macro-F1", "95% interval", "acc.", "ECE", "AUC",
@@ -183,7 +183,7 @@ def predict_cmd(
     model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
 ) -> None:
     """Classify one message (``-``: the whole of stdin, e.g. a pasted multi-line e-mail)."""
-    from interaction_classifier.predictor import load_model
+    from interaction_classifier.serving.predictor import load_model
 
     if text == "-":
         text = sys.stdin.read()

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from interaction_classifier.config import HEADS, PROJECT_ROOT, Taxonomy, load_taxonomy, read_toml
-from interaction_classifier.cues import Cue, get_matcher
-from interaction_classifier.data import load
-from interaction_classifier.gold import GOLD_FILE, load_gold
-from interaction_classifier.mappings import apply_mapping
+from interaction_classifier.data.gold import GOLD_FILE, load_gold
+from interaction_classifier.data.loaders import load
+from interaction_classifier.data.mappings import apply_mapping
+from interaction_classifier.text.cues import Cue, get_matcher
 
 DEFAULT_CORPUS_CONFIG = PROJECT_ROOT / "configs" / "corpus.toml"
 COLUMNS = ["text", "source", "source_id", "split", *HEADS, "label_origin", "rule_ids"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import joblib
 
 from interaction_classifier.config import DATA_DIR
-from interaction_classifier.registry import sha256_of
+from interaction_classifier.data.registry import sha256_of
 
 MODEL_FILE = "model.joblib"
 MANIFEST = "manifest.json"

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from interaction_classifier.cues import Cue, CueMatcher
-from interaction_classifier.vectors import FeatureRows, FrozenFeaturizer
+from interaction_classifier.features.frozen import FeatureRows, FrozenFeaturizer
+from interaction_classifier.text.cues import Cue, CueMatcher
 
 if TYPE_CHECKING:
     import pandas as pd

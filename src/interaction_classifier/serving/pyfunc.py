@@ -10,7 +10,7 @@ class InteractionClassifierPyfunc(mlflow.pyfunc.PythonModel):
     """Wraps a model directory; input is a DataFrame with a ``text`` column."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        from interaction_classifier.predictor import load_model
+        from interaction_classifier.serving.predictor import load_model
 
         self.model = load_model(context.artifacts["model_dir"])
 

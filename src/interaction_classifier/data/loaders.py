@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from interaction_classifier.registry import DataError, resolve
+from interaction_classifier.data.registry import DataError, resolve
 
 Loader = Callable[[], pd.DataFrame]
 LOADERS: dict[str, Loader] = {}

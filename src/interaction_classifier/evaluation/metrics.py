@@ -24,8 +24,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from interaction_classifier.data import load
-from interaction_classifier.predictor import Predictor
+from interaction_classifier.data.loaders import load
+from interaction_classifier.serving.predictor import Predictor
 
 SEMEVAL_HELDOUT_FILE = "twitter-2016test-A.txt"
 URGENT = ("critical", "high")

@@ -43,8 +43,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from interaction_classifier import triage
-from interaction_classifier.score import (
+from interaction_classifier.batch import triage
+from interaction_classifier.batch.chunks import (
     MALFORMED_JSON,
     MALFORMED_ROW,
     OK,
@@ -832,7 +832,7 @@ def _finalise(options: ScoreOptions, output: Path, fin: Finaliser, version: str,
     summary = _summary(options, output, quarantine, version, rows_in, rows_out, stats)
     summary["throughput"] = throughput
     if options.report is not None:
-        from interaction_classifier.report import write_report
+        from interaction_classifier.batch.report import write_report
 
         write_report(options.report, summary, stats, fin.top_of_queue(50), options)
     return summary

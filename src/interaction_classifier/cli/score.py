@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from interaction_classifier.batch import BatchError, ScoreOptions, format_summary, run
+from interaction_classifier.batch.run import BatchError, ScoreOptions, format_summary, run
 
 
 def score_command(
@@ -74,7 +74,7 @@ def _score_on_spark(engine: str, unsupported: list[str], input: Path, output: Pa
         print(f"error: {problem}", file=sys.stderr)
         raise typer.Exit(2)
     try:
-        from interaction_classifier import spark
+        from interaction_classifier.batch import spark
     except ImportError as exc:
         print(f"error: {exc}; install the extra: pip install "
               "'interaction-classifier[spark]'", file=sys.stderr)

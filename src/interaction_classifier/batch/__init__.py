@@ -1,0 +1,3 @@
+"""Batch scoring: chunked reading and writing, workers, resume, the triage queue, the HTML report
+and Spark.
+"""

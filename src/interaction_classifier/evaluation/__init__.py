@@ -1,0 +1,1 @@
+"""Evaluation: metrics, plots, reports and the model card."""

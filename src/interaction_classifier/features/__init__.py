@@ -1,0 +1,3 @@
+"""Features: the fitted featurizer (TF-IDF, cues, lexicon, word vectors) and its frozen inference
+form.
+"""

@@ -1,0 +1,1 @@
+"""Training: configs, fitting, weights, tuning and MLflow tracking."""
