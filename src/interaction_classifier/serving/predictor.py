@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interaction_classifier.config import MODELS_DIR
+from interaction_classifier.config import DEFAULT_MODEL_DIR
 from interaction_classifier.models.artifact import PATTERNS_DIR, load_artifact
 from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import CueMatcher
@@ -27,7 +27,7 @@ from interaction_classifier.text.replies import reply_body
 if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
     import pandas as pd
 
-DEFAULT_MODEL_DIR = MODELS_DIR / "default"
+
 ENV_MODEL = "INTERACTION_CLASSIFIER_MODEL"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LABEL_COLUMNS = ("interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",

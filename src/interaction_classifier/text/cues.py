@@ -33,7 +33,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from interaction_classifier.config import DATA_DIR, load_taxonomy
+from interaction_classifier.config import PATTERNS_DIR, load_taxonomy
 from interaction_classifier.text.pipeline import get_nlp, parse
 
 URGENCY_DRIVERS = ("time_pressure", "risk", "repetition", "churn_threat", "dissatisfaction")
@@ -308,7 +308,7 @@ class CueMatcher:
     """Matches every pattern of a pattern directory against a text or a parsed Doc."""
 
     def __init__(self, pattern_dir: Path | None = None) -> None:
-        self.pattern_dir = Path(pattern_dir) if pattern_dir is not None else DATA_DIR / "patterns"
+        self.pattern_dir = Path(pattern_dir) if pattern_dir is not None else PATTERNS_DIR
         # Its own vocabulary, not the pipeline's: matching compares hashes, which every
         # vocabulary shares, so the matcher keeps working (and keeps nothing alive) when
         # text.get_nlp() replaces a grown pipeline.

@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_expit, xlogy
 from sklearn._loss.loss import HalfMultinomialLoss
 
-from interaction_classifier.config import PROJECT_ROOT, read_toml
+from interaction_classifier.config import PATTERNS_DIR, PROJECT_ROOT, read_toml
 from interaction_classifier.features.featurizer import TextFeaturizer
 from interaction_classifier.models.model import (
     URGENCY_DRIVERS,
@@ -355,7 +355,7 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     """Train, evaluate, save a verified artifact and (optionally) log it all to MLflow."""
     import tempfile
 
-    from interaction_classifier.config import DATA_DIR, load_taxonomy
+    from interaction_classifier.config import load_taxonomy
     from interaction_classifier.data.corpus import fingerprint, read_corpus
     from interaction_classifier.evaluation.card import write_card
     from interaction_classifier.models.artifact import save_artifact, write_manifest
@@ -363,7 +363,7 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
 
     cfg = TrainConfig.load(config_path)
     corpus = read_corpus(corpus_path or cfg.corpus_path())
-    matcher = CueMatcher(DATA_DIR / "patterns")
+    matcher = CueMatcher(PATTERNS_DIR)
     model = train_model(corpus, cfg, matcher, version=version)
     plots = Path(tempfile.mkdtemp(prefix="ic-plots-"))
     report = evaluation_report(Predictor(model, {}, output_dir), corpus, plots)
