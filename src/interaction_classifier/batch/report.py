@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from interaction_classifier.batch.run import URGENCY_BINS, atomic_path
+from interaction_classifier.batch.run import URGENCY_BINS
+from interaction_classifier.io import atomic_path
 
 TEXT_PREVIEW = 280
 SENTIMENT_COLOURS = {"negative": "#c0392b", "neutral": "#7f8c8d", "positive": "#27ae60"}

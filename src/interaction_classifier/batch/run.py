@@ -53,6 +53,7 @@ from interaction_classifier.batch.chunks import (
     VERSION_COLUMN,
     score_chunk,
 )
+from interaction_classifier.io import atomic_path
 
 ROW = "__row"
 SUB_ROWS = 256
@@ -225,20 +226,6 @@ def _records_frame(records: list[dict[str, Any]], text_column: str) -> pd.DataFr
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-@contextlib.contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """A temporary path next to ``final``, renamed onto it only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _json_cell(value: Any) -> str:

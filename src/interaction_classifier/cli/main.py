@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from interaction_classifier.cli.predict import evaluate, predict_cmd
+from interaction_classifier.cli.evaluate import evaluate
+from interaction_classifier.cli.predict import predict_cmd
 from interaction_classifier.cli.score import score_command
 from interaction_classifier.cli.train import compare, corpus_app, train
 

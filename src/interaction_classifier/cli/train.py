@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from interaction_classifier.cli.predict import print_report
+from interaction_classifier.cli.evaluate import print_report
 from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR
 
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
