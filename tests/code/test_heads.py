@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from interaction_classifier.training.train import (
+from interaction_classifier.training.fit import (
     augment,
     domain_flags,
     fit_head,
     fit_temperature,
     head_columns,
-    head_weights,
 )
+from interaction_classifier.training.weights import head_weights
 
 
 def test_head_columns_drop_named_blocks_only() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from interaction_classifier.models.model import ordinal_proba
-from interaction_classifier.training.train import fit_ordinal
+from interaction_classifier.training.urgency import fit_ordinal
 
 
 def _data(seed: int = 0, n: int = 3000):

@@ -27,7 +27,7 @@ from sklearn.svm import LinearSVC
 from interaction_classifier.data.corpus import fingerprint
 from interaction_classifier.features.featurizer import TextFeaturizer
 from interaction_classifier.models.model import InteractionModel, LinearHead
-from interaction_classifier.training.train import fit_temperature
+from interaction_classifier.training.fit import fit_temperature
 
 CLASSIFIERS = ("logreg", "svm", "svm+logreg")
 RESERVED = frozenset({"needs_review", "reasons", "text", "model_version", "confidence",
