@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
-from sklearn._loss.loss import HalfMultinomialLoss
+from scipy.special import logsumexp
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
-from interaction_classifier.models.model import (
-    LinearHead,
-)
-from interaction_classifier.training.solver import MultinomialLogisticRegression
+from interaction_classifier.models.model import LinearHead
 
 
 def head_columns(feature_names: list[str], excluded: list[str]) -> np.ndarray | None:
@@ -52,16 +51,22 @@ def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | Non
              max_iter: int, sample_weight: np.ndarray | None = None,
              columns: np.ndarray | None = None, domain: np.ndarray | None = None
              ) -> LinearHead:
-    """Multinomial logistic regression (``solver.py``: the same weights on every CPU),
-    reduced to its weights; a head restricted to ``columns`` gets zero weight on every other
-    column. With ``domain`` it is fitted on :func:`augment`-ed features and keeps only the
-    shared weights, for messages from sources it never saw (chosen by leave-one-source-out,
-    docs/model.md)."""
-    clf = MultinomialLogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
-                                        tol=1e-4)
+    """scikit-learn's multinomial ``LogisticRegression`` (lbfgs), reduced to its weights; a
+    head restricted to ``columns`` gets zero weight on every other column. With ``domain``
+    it is fitted on :func:`augment`-ed features and keeps only the shared weights, for
+    messages from sources it never saw (chosen by leave-one-source-out, docs/model.md).
+
+    One BLAS/OpenMP thread during the fit: a multi-threaded BLAS splits its inner products
+    by thread count, so their rounding, and the weights, would follow the machine's load
+    settings; single-threaded, the same inputs give the same bits on the same machine (not
+    across CPUs: see tests/model/test_reproducible.py for what is promised)."""
     X_head = X if columns is None else X[:, columns]
-    clf.fit(X_head if domain is None else augment(X_head, domain), y,
-            sample_weight=sample_weight)
+    X_fit = sp.csr_matrix(X_head if domain is None else augment(X_head, domain),
+                          dtype=np.float64)
+    clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter,
+                             solver="lbfgs")
+    with threadpool_limits(1):
+        clf.fit(X_fit, y, sample_weight=sample_weight)
     if domain is not None:
         clf.coef_ = clf.coef_[:, : X_head.shape[1]]  # the shared copy
     head = LinearHead.from_estimator(name, clf)
@@ -72,30 +77,26 @@ def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | Non
     return head
 
 
+def weighted_log_loss(logits: np.ndarray, index: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted mean of -log softmax(logits)[row, index[row]] (numpy sums, not a BLAS dot
+    product, whose rounding follows the thread count)."""
+    log_p = logits[np.arange(len(index)), index] - logsumexp(logits, axis=1)
+    return float(-np.sum(weights * log_p) / np.sum(weights))
+
+
 def fit_temperature(head: LinearHead, X: Any, y: np.ndarray,
                     weights: np.ndarray | None = None) -> float:
     """Temperature that minimises validation log-loss (Guo et al. 2017), weighted like the
     head's training rows so that it calibrates against the labels the head was fitted to
-    trust (hand labels over mapped ones), not against the split's label mixture. The loss is
-    scikit-learn's compiled one (libm), so the search sees, and returns, the same numbers on
-    every CPU (numpy's own exp and log differ in the last bit between SIMD kernels)."""
+    trust (hand labels over mapped ones), not against the split's label mixture."""
     logits = head.logits(X).astype(np.float64)
-    index = np.array([head.classes.index(v) for v in y], dtype=np.float64)
+    index = np.array([head.classes.index(v) for v in y])
     w = np.ones(len(index)) if weights is None else np.asarray(weights, dtype=np.float64)
-    loss = HalfMultinomialLoss(n_classes=len(head.classes))
-
-    def nll(log_t: float) -> float:
-        pointwise = loss.loss(index, np.ascontiguousarray(logits / math.exp(log_t)), w)
-        return float(np.add.reduce(pointwise) / np.add.reduce(w))
-
-    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
+    res = minimize_scalar(lambda log_t: weighted_log_loss(logits / math.exp(log_t), index, w),
+                          bounds=(-3.0, 3.0), method="bounded")
     return math.exp(res.x)
 
 
 def stacking_proba(head: LinearHead, X: Any) -> np.ndarray:
-    """``head.proba`` through scikit-learn's compiled softmax (libm) instead of numpy's exp,
-    whose last bit differs between SIMD kernels: the inputs of the urgency model, fitted on
-    these probabilities, are then the same on every CPU."""
-    logits = np.ascontiguousarray(head.logits(X).astype(np.float64) / head.temperature)
-    loss = HalfMultinomialLoss(n_classes=len(head.classes))
-    return loss.gradient_proba(np.zeros(len(logits)), logits)[1]
+    """The calibrated probabilities the urgency model is fitted on, as prediction makes them."""
+    return head.proba(X)
