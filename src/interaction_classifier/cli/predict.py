@@ -1,11 +1,11 @@
-"""``predict``: classify one message with a saved model."""
+"""``predict``: classify one message with a saved model (any heads, with or without urgency)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,31 +13,67 @@ from rich.markup import escape
 from rich.table import Table
 
 console = Console()
+USAGE_ERROR = 2  # the exit code click gives any other bad option
+
+
+def parse_thresholds(pairs: list[str], option: str) -> dict[str, float]:
+    """``["journey_stage=0.6"]`` -> ``{"journey_stage": 0.6}``; split at the last ``=``, so a
+    head name may hold one. Names and ranges are checked by the model."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.rpartition("=")
+        try:
+            if not (sep and name):
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{option} {pair!r}: expected NAME=NUMBER, "
+                             "e.g. journey_stage=0.6") from None
+    return out
+
+
+def result_rows(result: dict[str, Any], heads: list[str]) -> list[tuple[str, str]]:
+    """The table's (field, value) rows for whatever this model outputs."""
+    rows = [(head, f"{result[head]}  ({result['confidence'][head]:.2f})") for head in heads]
+    if "sentiment_score" in result:
+        rows.append(("sentiment_score", f"{result['sentiment_score']:+.2f}"))
+    if "urgency" in result:
+        rows.append(("urgency", f"{result['urgency']:.2f}  [{result['priority']}]"))
+    return [*rows, ("needs_review", str(result["needs_review"])),
+            ("reasons", "\n".join(result["reasons"]) or "-"),
+            ("model_version", result["model_version"])]
 
 
 def predict_cmd(
     text: Annotated[str, typer.Argument(help="The message to classify; - reads it from stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
+    review_threshold: Annotated[list[str] | None, typer.Option(
+        "--review-threshold", metavar="HEAD=X",
+        help="Flag for review when HEAD's top probability is below X (repeatable).")] = None,
+    priority_cutoff: Annotated[list[str] | None, typer.Option(
+        "--priority-cutoff", metavar="TIER=X",
+        help="Minimum urgency score of priority TIER (repeatable; models with urgency).")
+    ] = None,
 ) -> None:
     """Classify one message (``-``: the whole of stdin, e.g. a pasted multi-line e-mail)."""
     from interaction_classifier.serving.predictor import load_model
 
+    predictor = load_model(model)
+    try:
+        predictor = predictor.with_thresholds(
+            parse_thresholds(review_threshold or [], "--review-threshold"),
+            parse_thresholds(priority_cutoff or [], "--priority-cutoff"))
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(USAGE_ERROR) from None
     if text == "-":
         text = sys.stdin.read()
-    result = load_model(model).predict(text)
+    result = predictor.predict(text)
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
     table = Table("field", "value", show_header=False)
-    rows = [(head, f"{result[head]}  ({result['confidence'][head]:.2f})")
-            for head in ("interaction_type", "journey_stage", "sentiment")]
-    rows += [("sentiment_score", f"{result['sentiment_score']:+.2f}"),
-             ("urgency", f"{result['urgency']:.2f}  [{result['priority']}]"),
-             ("needs_review", str(result["needs_review"])),
-             ("reasons", "\n".join(result["reasons"]) or "-"),
-             ("model_version", result["model_version"])]
-    for field, value in rows:  # escaped: "[critical]" or a reason is not rich markup
-        table.add_row(field, escape(value))
+    for field, value in result_rows(result, predictor.heads):
+        table.add_row(field, escape(value))  # "[critical]" or a reason is not rich markup
     console.print(table)
-

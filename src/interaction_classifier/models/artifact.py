@@ -1,7 +1,9 @@
 """Model artifacts on disk: a directory with the pickled model, its pattern files and a manifest.
 
 Every file's sha256 is recorded in ``manifest.json`` and checked before anything is
-unpickled, so a tampered or truncated artifact is refused instead of executed.
+unpickled, so a tampered or truncated artifact is refused instead of executed. Every file is
+written atomically (``interaction_classifier.io``), so a crash never leaves a half-written
+model or manifest behind.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import joblib
 
 from interaction_classifier.config import PATTERNS_DIR as SHIPPED_PATTERNS
 from interaction_classifier.data.registry import sha256_of
+from interaction_classifier.io import atomic_path, write_bytes, write_text
 
 MODEL_FILE = "model.joblib"
 MANIFEST = "manifest.json"
@@ -42,14 +45,16 @@ def library_versions() -> dict[str, str]:
 def save_artifact(model: object, directory: Path, manifest_extra: dict,
                   pattern_dir: Path = SHIPPED_PATTERNS) -> Path:
     """Write the model, a copy of its patterns, and a manifest with every file's sha256."""
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, directory / MODEL_FILE, compress=3)
+    with atomic_path(directory / MODEL_FILE) as tmp:
+        joblib.dump(model, tmp, compress=3)
     target = directory / PATTERNS_DIR
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
-    for path in sorted(pattern_dir.glob("*.jsonl")):
-        shutil.copyfile(path, target / path.name)
+    for path in sorted(Path(pattern_dir).glob("*.jsonl")):
+        write_bytes(target / path.name, path.read_bytes())
     write_manifest(directory, manifest_extra)
     return directory
 
@@ -66,9 +71,7 @@ def write_manifest(directory: Path, extra: dict) -> Path:
                   for p in _artifact_files(directory)},
         "libraries": library_versions(),
     }
-    path = directory / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return write_text(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def verify_artifact(directory: Path) -> dict:

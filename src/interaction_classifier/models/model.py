@@ -7,8 +7,9 @@ with scikit-learn (see ``train.py``); only their weights are kept here.
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -118,12 +119,18 @@ class UrgencyModel:
         values = np.array([self.values[c] for c in self.classes])
         return self.tier_proba(features) @ values
 
-    def tier(self, score: float) -> str:
-        """The first tier whose threshold the score reaches, thresholds descending."""
-        for name, threshold in sorted(self.tiers.items(), key=lambda kv: -kv[1]):
-            if score >= threshold:
-                return name
-        return self.low_tier
+    def cutoffs(self) -> dict[str, float]:
+        """Each tier's minimum score (the lowest tier has none), most urgent tier first."""
+        order = [c for c in reversed(self.classes) if c in self.tiers]
+        return {tier: float(self.tiers[tier]) for tier in order}
+
+    def tiers_of(self, scores: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
+        """The most urgent tier whose cut-off each score reaches, else the lowest tier: with
+        cut-offs that fall with urgency (the defaults) this is the first tier reached."""
+        out = np.full(len(scores), self.low_tier, dtype=object)
+        for tier in reversed(list(cutoffs)):  # least urgent first; more urgent overwrite
+            out[scores >= cutoffs[tier]] = tier
+        return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -154,9 +161,31 @@ def urgency_inputs(text_tiers: np.ndarray, probas: dict[str, np.ndarray],
     return np.hstack([text_tiers, probas["interaction_type"], probas["sentiment"], flags])
 
 
+def checked_thresholds(overrides: Mapping[str, object] | None, defaults: Mapping[str, float],
+                       kind: str) -> dict[str, float]:
+    """``defaults`` with ``overrides`` merged over them, refusing an unknown key or a value
+    that is not a number in [0, 1]: a typo must not silently leave the default in force."""
+    merged = dict(defaults)
+    for key, value in (overrides or {}).items():
+        if key not in defaults:
+            known = ", ".join(map(repr, defaults)) or "none (this model has no urgency)"
+            raise ValueError(f"unknown {kind} {key!r}; known: {known}")
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
+                or math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{kind} {key!r}: threshold must be a number in [0, 1], "
+                             f"not {value!r}")
+        merged[key] = float(value)
+    return merged
+
+
 @dataclass
 class InteractionModel:
-    """Featurizer + heads (+ urgency for the default taxonomy), with thresholds and limits."""
+    """Featurizer + heads (+ urgency for the default taxonomy), with thresholds and limits.
+
+    Every model the project trains is one of these; ``describe()`` says which heads, labels,
+    default thresholds and capabilities (urgency and priority; sentiment score) it has, and
+    prediction outputs exactly those.
+    """
 
     featurizer: FrozenFeaturizer
     heads: dict[str, LinearHead]
@@ -189,6 +218,40 @@ class InteractionModel:
     def has_urgency(self) -> bool:
         return self.urgency is not None
 
+    @property
+    def has_sentiment_score(self) -> bool:
+        """A ``sentiment`` head with ``positive`` and ``negative`` labels gives P(pos) - P(neg)."""
+        head = self.heads.get("sentiment")
+        return head is not None and {"positive", "negative"} <= set(head.classes)
+
+    def review_thresholds(self, overrides: Mapping[str, object] | None = None
+                          ) -> dict[str, float]:
+        """Per head, the top probability below which a row needs review (0: never)."""
+        defaults = {h: float(self.abstain.get(h, 0.0)) for h in self.heads}
+        return checked_thresholds(overrides, defaults, "head")
+
+    def priority_cutoffs(self, overrides: Mapping[str, object] | None = None
+                         ) -> dict[str, float]:
+        """Per priority tier, the minimum urgency score; ``{}`` for a model without urgency."""
+        defaults = self.urgency.cutoffs() if self.has_urgency else {}
+        return checked_thresholds(overrides, defaults, "priority tier")
+
+    def describe(self) -> dict:
+        """Version, heads and labels, capabilities and default thresholds, as plain types."""
+        return {
+            "version": self.version,
+            "heads": {h: list(head.classes) for h, head in self.heads.items()},
+            "capabilities": {"urgency": self.has_urgency,
+                             "sentiment_score": self.has_sentiment_score},
+            "thresholds": {"review": self.review_thresholds(),
+                           "priority": self.priority_cutoffs()},
+        }
+
+    def output_columns(self) -> list[str]:
+        """The label columns of ``predict_frame``, in order (probability columns follow)."""
+        return [*self.heads, *(["sentiment_score"] if self.has_sentiment_score else []),
+                *(["urgency", "priority"] if self.has_urgency else []), "needs_review"]
+
     def _stacked(self) -> StackedHeads:
         """All linear heads as one (the urgency text head as ``_text_tiers``), built once per
         process and not pickled."""
@@ -206,40 +269,49 @@ class InteractionModel:
             stacked = self._stacked()
         return stacked.proba(X), cues
 
-    def predict_arrays(self, texts: Sequence[str]
+    def predict_arrays(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
+                       priority: Mapping[str, object] | None = None
                        ) -> tuple[dict[str, object], dict[str, np.ndarray], list[list[str]]]:
         """Labels and scores as arrays, per-head probability matrices, and urgency reasons.
 
-        No pandas on this path: a single ``predict()`` must stay well under a millisecond.
+        ``review`` and ``priority`` override the default thresholds for this call (checked
+        before any text is parsed). No pandas on this path: a single ``predict()`` must stay
+        well under a millisecond.
         """
+        review_at = self.review_thresholds(review)
+        cutoffs = self.priority_cutoffs(priority)
         probas, cues = self.head_probabilities(texts)
         out: dict[str, object] = {}
         for name, head in self.heads.items():
             out[name] = np.asarray(head.classes, dtype=object)[probas[name].argmax(axis=1)]
-        reasons: list[list[str]] = [[] for _ in texts]
-        if self.has_urgency:
+        if self.has_sentiment_score:
             sent = self.heads["sentiment"].classes
             p = probas["sentiment"]
             out["sentiment_score"] = (p[:, sent.index("positive")]
                                       - p[:, sent.index("negative")]).astype(np.float64)
+        reasons: list[list[str]] = [[] for _ in texts]
+        if self.has_urgency:
             flags = np.vstack([driver_flags(c) for c in cues]) if len(texts) else \
                 np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
             score = self.urgency.score(urgency_inputs(probas.pop("_text_tiers"), probas,
                                                       flags))
             out["urgency"] = score.astype(np.float64)
-            out["priority"] = np.array([self.urgency.tier(s) for s in score], dtype=object)
+            out["priority"] = self.urgency.tiers_of(score, cutoffs)
             reasons = [self._reasons(c, out, i) for i, c in enumerate(cues)]
         confident = np.ones(len(texts), dtype=bool)
         for name in self.heads:
-            confident &= probas[name].max(axis=1) >= self.abstain.get(name, 0.0)
+            confident &= probas[name].max(axis=1) >= review_at[name]
         out["needs_review"] = ~confident
         return out, probas, reasons
 
-    def predict_frame(self, texts: Sequence[str]) -> tuple[pd.DataFrame, list[list[str]]]:
-        """Labels, scores and probabilities for clean texts, plus urgency reasons per row."""
+    def predict_frame(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
+                      priority: Mapping[str, object] | None = None
+                      ) -> tuple[pd.DataFrame, list[list[str]]]:
+        """Labels, scores and probabilities for clean texts, plus urgency reasons per row:
+        ``output_columns()`` then one ``p_{head}__{label}`` column per head and label."""
         import pandas as pd  # not at module level: a single predict() never needs it
 
-        out, probas, reasons = self.predict_arrays(texts)
+        out, probas, reasons = self.predict_arrays(texts, review=review, priority=priority)
         for name, head in self.heads.items():  # one DataFrame build: inserting columns one
             for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each
                 out[f"p_{name}__{label}"] = probas[name][:, j].astype(np.float64)

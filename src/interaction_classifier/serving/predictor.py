@@ -1,9 +1,11 @@
 """The inline API: ``predict``, ``predict_batch`` and ``load_model``.
 
 The default model loads lazily on first use (checksums verified) and is cached; calls are
-thread-safe. Bad input never crashes silently: non-strings raise ``TypeError``, empty text
-returns a result flagged for review, over-long text is truncated with a reason. The quoted
-thread below an e-mail reply is not scored (``replies.reply_body``), also with a reason.
+thread-safe. Every call takes ``review`` (head -> review threshold) and ``priority`` (tier ->
+minimum urgency score) overrides, merged over the model's defaults (``describe()``).
+Bad input never crashes silently: non-strings raise ``TypeError``, empty text returns a
+result flagged for review, over-long text is truncated with a reason. The quoted thread below
+an e-mail reply is not scored (``replies.reply_body``), also with a reason.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +32,23 @@ if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never n
 
 ENV_MODEL = "INTERACTION_CLASSIFIER_MODEL"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-LABEL_COLUMNS = ("interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",
-                 "priority", "needs_review")
+Overrides = Mapping[str, float] | None
 
 
 class Predictor:
-    """A verified model with input validation; what ``load_model`` returns."""
+    """A verified model with input validation; what ``load_model`` returns.
 
-    def __init__(self, model: InteractionModel, manifest: dict, path: Path) -> None:
+    ``review`` and ``priority`` replace the model's default thresholds for every call of
+    this predictor (see ``with_thresholds``); a call's own overrides are merged over them.
+    """
+
+    def __init__(self, model: InteractionModel, manifest: dict, path: Path,
+                 review: Overrides = None, priority: Overrides = None) -> None:
         self.model = model
         self.manifest = manifest
         self.path = path
+        self.review = model.review_thresholds(review)
+        self.priority = model.priority_cutoffs(priority)
 
     @property
     def version(self) -> str:
@@ -53,6 +61,30 @@ class Predictor:
     @property
     def heads(self) -> list[str]:
         return list(self.model.heads)
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Label columns of ``predict_batch`` (and of scored files), in order: the heads,
+        ``sentiment_score``, ``urgency`` and ``priority`` when capable, ``needs_review``."""
+        return self.model.output_columns()
+
+    def describe(self) -> dict:
+        """The model's ``describe()`` with this predictor's thresholds."""
+        return {**self.model.describe(),
+                "thresholds": {"review": dict(self.review), "priority": dict(self.priority)}}
+
+    def with_thresholds(self, review: Overrides = None, priority: Overrides = None
+                        ) -> Predictor:
+        """The same model with other default thresholds (checked now), e.g. for a scorer
+        that only calls ``predict_batch(texts)``; this predictor is unchanged."""
+        return Predictor(self.model, self.manifest, self.path,
+                         {**self.review, **self.model.review_thresholds(review)},
+                         {**self.priority, **self.model.priority_cutoffs(priority)})
+
+    def _thresholds(self, review: Overrides, priority: Overrides) -> dict[str, dict]:
+        """This predictor's thresholds with a call's overrides over them (the model checks)."""
+        return {"review": {**self.review, **(review or {})},
+                "priority": {**self.priority, **(priority or {})}}
 
     def _prepare(self, text: object) -> tuple[str, list[str], bool]:
         """Clean one input: returns text to score, reasons, and whether review is forced."""
@@ -69,32 +101,38 @@ class Predictor:
             return "", [*reasons, "empty text: nothing to classify"], True
         return clean, reasons, False
 
-    def predict_batch(self, texts: Iterable[str]) -> pd.DataFrame:
-        """One row per input, in order: labels, scores, needs_review, class probabilities."""
+    def predict_batch(self, texts: Iterable[str], *, review: Overrides = None,
+                      priority: Overrides = None) -> pd.DataFrame:
+        """One row per input, in order: ``output_columns``, then one ``p_{head}__{label}``
+        probability column per head and label."""
+        thresholds = self._thresholds(review, priority)
         prepared = [self._prepare(t) for t in texts]
-        frame, _ = self.model.predict_frame([p[0] for p in prepared])
+        frame, _ = self.model.predict_frame([p[0] for p in prepared], **thresholds)
         forced = np.array([p[2] for p in prepared], dtype=bool)
         frame["needs_review"] = frame["needs_review"].to_numpy(dtype=bool) | forced
         return frame
 
-    def predict(self, text: str) -> dict[str, Any]:
-        """All labels for one message, with confidences, probabilities and reasons."""
+    def predict(self, text: str, *, review: Overrides = None,
+                priority: Overrides = None) -> dict[str, Any]:
+        """All labels for one message (the keys of ``output_columns``), with confidences,
+        probabilities, reasons and the model version; plain Python types only."""
+        thresholds = self._thresholds(review, priority)
         clean, extra, forced = self._prepare(text)
-        out, probas, reasons = self.model.predict_arrays([clean])
+        out, probas, reasons = self.model.predict_arrays([clean], **thresholds)
         result: dict[str, Any] = {}
-        for key in (*self.heads, *LABEL_COLUMNS):
-            if key in out:
-                value = out[key][0]
-                result[key] = value.item() if hasattr(value, "item") else value
-        needs_review = bool(out["needs_review"][0]) or forced
-        result["needs_review"] = needs_review
+        for key in self.output_columns:
+            value = out[key][0]
+            result[key] = value.item() if hasattr(value, "item") else value
+        result["needs_review"] = bool(out["needs_review"][0]) or forced
         result["probabilities"] = {
             h: dict(zip(head.classes, probas[h][0].tolist(), strict=True))
             for h, head in self.model.heads.items()
         }
         result["confidence"] = {h: max(p.values()) for h, p in result["probabilities"].items()}
-        if needs_review and not forced:
-            extra = [*extra, "needs review: low confidence"]
+        if not forced:
+            extra += [f"needs review: low confidence in {h} ({c:.3f} < {limit:g})"
+                      for h, c in result["confidence"].items()
+                      if c < (limit := thresholds["review"][h])]
         result["reasons"] = [*extra, *reasons[0]]
         result["model_version"] = self.version
         return result
@@ -143,11 +181,13 @@ def default_model() -> Predictor:
     return _default
 
 
-def predict(text: str) -> dict[str, Any]:
-    """Classify one message with the default model."""
-    return default_model().predict(text)
+def predict(text: str, *, review: Overrides = None, priority: Overrides = None
+            ) -> dict[str, Any]:
+    """Classify one message with the default model (overrides as in ``Predictor.predict``)."""
+    return default_model().predict(text, review=review, priority=priority)
 
 
-def predict_batch(texts: Iterable[str]) -> pd.DataFrame:
+def predict_batch(texts: Iterable[str], *, review: Overrides = None,
+                  priority: Overrides = None) -> pd.DataFrame:
     """Classify many messages with the default model; one row per input, in order."""
-    return default_model().predict_batch(texts)
+    return default_model().predict_batch(texts, review=review, priority=priority)

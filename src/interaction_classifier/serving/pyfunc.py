@@ -1,13 +1,69 @@
-"""MLflow pyfunc packaging: the same verified model behind ``mlflow.pyfunc.load_model``."""
+"""MLflow pyfunc packaging: the same verified model behind ``mlflow.pyfunc.load_model``.
+
+Input rows are checked exactly as the batch scorer checks them (``batch.chunks``): a null,
+NaN, non-string, empty or over-long text is never scored as the string ``"None"`` or
+``"123"``; its row keeps null labels, ``needs_review`` True and a ``status`` that says why.
+Review thresholds and priority cut-offs can be overridden per call with MLflow ``params``
+named ``review.<head>`` and ``priority.<tier>`` (``signature_params`` gives the defaults to
+declare in the model signature).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import pandas as pd
 
+from interaction_classifier.batch.chunks import score_chunk
+
+if TYPE_CHECKING:
+    from interaction_classifier.serving.predictor import Predictor
+
+TEXT = "text"
+PARAM_KINDS = ("review", "priority")
+
+
+def signature_params(predictor: Predictor) -> dict[str, float]:
+    """Every overridable threshold as a flat MLflow param with its default value."""
+    described = predictor.describe()["thresholds"]
+    return {f"{kind}.{key}": value for kind in PARAM_KINDS
+            for key, value in described[kind].items()}
+
+
+def thresholds_from_params(params: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
+    """``{"review.topic": 0.7}`` -> ``{"review": {"topic": 0.7}, "priority": {}}``; other
+    names are refused (the predictor checks heads, tiers and values)."""
+    out: dict[str, dict[str, float]] = {kind: {} for kind in PARAM_KINDS}
+    for name, value in (params or {}).items():
+        kind, _, key = name.partition(".")
+        if kind not in out or not key:
+            raise ValueError(f"unknown param {name!r}; expected review.<head> or "
+                             "priority.<tier>")
+        out[kind][key] = value
+    return out
+
+
+def score_texts(predictor: Predictor, model_input: pd.DataFrame | Sequence[Any],
+                params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per input row, in order: ``predictor.output_columns``, the probability
+    columns, ``status`` and ``model_version``; rows whose status is not ``ok`` have null
+    labels and ``needs_review`` True."""
+    if isinstance(model_input, pd.DataFrame):
+        if TEXT not in model_input.columns:
+            raise ValueError(f"input needs a {TEXT!r} column; got {list(model_input.columns)}")
+        frame = model_input[[TEXT]].reset_index(drop=True)
+    else:
+        frame = pd.DataFrame({TEXT: list(model_input)})
+    scorer = predictor.with_thresholds(**thresholds_from_params(params))
+    out = score_chunk(scorer, frame, TEXT).drop(columns=[TEXT])
+    out["needs_review"] = out["needs_review"].fillna(True).astype(bool)  # unscored rows
+    return out
+
 
 class InteractionClassifierPyfunc(mlflow.pyfunc.PythonModel):
-    """Wraps a model directory; input is a DataFrame with a ``text`` column."""
+    """Wraps a model directory; input is a DataFrame with a ``text`` column (or a list)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         from interaction_classifier.serving.predictor import load_model
@@ -16,5 +72,4 @@ class InteractionClassifierPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: object, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
-        texts = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
-        return self.model.predict_batch([str(t) for t in texts])
+        return score_texts(self.model, model_input, params)
