@@ -44,7 +44,8 @@ class Model(Protocol):
     version: str
     max_chars: int
 
-    def predict_batch(self, texts: list[str]) -> pd.DataFrame: ...
+    def predict_batch(self, texts: list[str], *, review: dict[str, float] | None = None,
+                      priority: dict[str, float] | None = None) -> pd.DataFrame: ...
 
 
 def _is_missing(value: Any) -> bool:
@@ -86,13 +87,13 @@ def validate(frame: pd.DataFrame, text_column: str, max_chars: int) -> list[str]
     return statuses
 
 
-def _predictions(model: Model, texts: list[str], index: pd.Index,
-                 rows: list[int]) -> pd.DataFrame:
+def _predictions(model: Model, texts: list[str], index: pd.Index, rows: list[int],
+                 overrides: dict[str, dict[str, float] | None]) -> pd.DataFrame:
     """Predict ``texts`` and spread them over ``index``; rows not predicted stay null.
 
     Works by position so that an input index with duplicate labels is harmless.
     """
-    predicted = model.predict_batch(texts).reset_index(drop=True)
+    predicted = model.predict_batch(texts, **overrides).reset_index(drop=True)
     predicted.index = pd.RangeIndex(len(rows)) if not rows else pd.Index(rows)
     full = predicted.reindex(pd.RangeIndex(len(index)))
     full.index = index
@@ -102,19 +103,23 @@ def _predictions(model: Model, texts: list[str], index: pd.Index,
     return full
 
 
-def score_chunk(model: Model, frame: pd.DataFrame, text_column: str) -> pd.DataFrame:
+def score_chunk(model: Model, frame: pd.DataFrame, text_column: str, *,
+                review: dict[str, float] | None = None,
+                priority: dict[str, float] | None = None) -> pd.DataFrame:
     """Input columns, then the model's prediction columns, ``status`` and ``model_version``.
 
     The output has exactly the input's rows in the input's order. Valid texts are sent to
-    ``model.predict_batch`` as they are (bytes decoded); every other row gets null
-    predictions and a status reason.
+    ``model.predict_batch`` as they are (bytes decoded), with the per-run ``review``
+    thresholds and ``priority`` cut-offs; every other row gets null predictions and a
+    status reason.
     """
     statuses = validate(frame, text_column, model.max_chars)
     rows = [i for i, status in enumerate(statuses) if status == OK]
     values = frame[text_column].tolist() if rows else []
     texts = [_as_text(values[i]) for i in rows]
     base = frame.drop(columns=[READ_STATUS], errors="ignore")
-    predictions = _predictions(model, texts, base.index, rows)
+    predictions = _predictions(model, texts, base.index, rows,
+                               {"review": review, "priority": priority})
     clashes = [c for c in predictions.columns if c in base.columns]
     if clashes:
         raise ValueError(f"input columns clash with prediction columns: {clashes}")

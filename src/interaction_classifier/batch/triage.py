@@ -1,21 +1,110 @@
-"""The triage queue: rows ordered by urgency (highest first), ties by time, then input order.
+"""The triage queue: scored rows ranked by a rule, ties by time (oldest first), then input order.
+
+The rule (``score --queue-by``) depends on what the model predicts:
+
+- ``urgency`` (the default when the model has an urgency score): most urgent first.
+- ``review`` (the default for a model without urgency): rows flagged ``needs_review``
+  first, then the least confident first, where a row's confidence is the lowest top
+  probability over its heads, so the row most likely to be wrong is read first.
+- ``HEAD=LABEL``: highest probability of that label first (``p_HEAD__LABEL``), e.g.
+  ``category=card_not_working`` to read the likeliest card problems first.
 
 Sorting millions of rows must not hold them all in memory, so the queue is an external
 merge: every chunk is sorted on its own (``queue_order``), only the small sort keys of all
 rows are sorted globally, and ``merge_sorted_runs`` then streams each chunk's rows in that
-global order. Rows without an urgency (flagged rows) go last; so do rows whose time
-cannot be parsed, within their urgency.
+global order. Rows without a score (flagged rows) go last; so do rows whose time cannot be
+parsed, within their rank.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-URGENCY_COLUMN = "urgency"
+URGENCY = "urgency"
+REVIEW = "review"
+LABEL = "label"
 _LATEST = np.iinfo(np.int64).max
+KEY_NAMES = ("rank", "time", "row")
+
+
+def probability_column(head: str, label: str) -> str:
+    """The output column holding P(``label``) for ``head``."""
+    return f"p_{head}__{label}"
+
+
+@dataclass(frozen=True)
+class QueueRule:
+    """How the queue ranks scored rows before the time and input-order tie-breaks."""
+
+    by: str
+    heads: dict[str, tuple[str, ...]]
+    head: str | None = None
+    label: str | None = None
+
+    @property
+    def spec(self) -> str:
+        """The ``--queue-by`` value that selects this rule."""
+        return f"{self.head}={self.label}" if self.by == LABEL else self.by
+
+    def describe(self) -> str:
+        """One line for the summary and the report."""
+        if self.by == URGENCY:
+            return "urgency score, highest first"
+        if self.by == REVIEW:
+            return "needs_review first, then lowest top probability (least confident) first"
+        return f"probability of {self.head} = {self.label}, highest first"
+
+    def rank_keys(self, frame: pd.DataFrame) -> np.ndarray:
+        """Ascending sort keys, one column per criterion; a row without a score is inf."""
+        if self.by == URGENCY:
+            return -_numbers(frame[URGENCY])[:, None]
+        if self.by == LABEL:
+            return -_numbers(frame[probability_column(self.head, self.label)])[:, None]
+        review = frame["needs_review"].astype("boolean")
+        flagged = np.where(review.isna().to_numpy(), np.nan,
+                           np.where(review.fillna(False).to_numpy(dtype=bool), 0.0, 1.0))
+        top = [frame[[probability_column(h, x) for x in labels]].astype(float).max(axis=1)
+               for h, labels in self.heads.items()]
+        confidence = pd.concat(top, axis=1).min(axis=1, skipna=False)
+        return np.column_stack([_inf_for_nan(flagged), _inf_for_nan(_numbers(confidence))])
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """Floats, NaN for missing or unparseable values."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _inf_for_nan(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), np.inf, values)
+
+
+def parse_rule(spec: str | None, description: dict[str, Any]) -> QueueRule:
+    """The rule named by ``--queue-by`` (or the model's default), checked against the model's
+    ``describe()``; a ``ValueError`` names what this model offers."""
+    heads = {h: tuple(labels) for h, labels in description["heads"].items()}
+    has_urgency = bool(description["capabilities"].get("urgency"))
+    choices = ([URGENCY] if has_urgency else []) + [REVIEW, "HEAD=LABEL"]
+    if spec is None:
+        spec = URGENCY if has_urgency else REVIEW
+    if spec == URGENCY and has_urgency:
+        return QueueRule(URGENCY, heads)
+    if spec == REVIEW:
+        return QueueRule(REVIEW, heads)
+    head, sep, label = spec.partition("=")
+    if not sep:
+        raise ValueError(f"--queue-by {spec!r}: use one of {', '.join(choices)}"
+                         + ("" if has_urgency else " (this model has no urgency score)"))
+    if head not in heads:
+        raise ValueError(f"--queue-by {spec!r}: unknown head {head!r}; heads: {sorted(heads)}")
+    if label not in heads[head]:
+        raise ValueError(f"--queue-by {spec!r}: unknown label {label!r} of {head}; "
+                         f"labels: {list(heads[head])}")
+    return QueueRule(LABEL, heads, head, label)
 
 
 def parse_times(values: pd.Series) -> pd.Series:
@@ -43,23 +132,19 @@ def time_keys(values: pd.Series | None, rows: int) -> np.ndarray:
     return out
 
 
-def urgency_keys(values: pd.Series) -> np.ndarray:
-    """Negated urgency, so that an ascending sort puts the most urgent first; null last."""
-    urgency = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isnan(urgency), np.inf, -urgency)
+def queue_order(rank: np.ndarray, times: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in queue order: rank keys (first column first), time, input row: a total
+    order, so every chunk and the global merge agree."""
+    rank = np.asarray(rank, dtype=float).reshape(len(rows), -1)
+    return np.lexsort((rows, times, *rank.T[::-1]))
 
 
-def queue_order(neg_urgency: np.ndarray, times: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Positions in queue order: urgency desc, time asc, input row asc (a total order)."""
-    return np.lexsort((rows, times, neg_urgency))
-
-
-def sort_keys(frame: pd.DataFrame, time_column: str | None,
+def sort_keys(frame: pd.DataFrame, rule: QueueRule, time_column: str | None,
               rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The three sort keys of a scored frame whose rows have global input numbers ``rows``."""
+    """The sort keys of a scored frame whose rows have global input numbers ``rows``."""
     times = frame[time_column] if time_column and time_column in frame.columns else None
     return {
-        "neg_urgency": urgency_keys(frame[URGENCY_COLUMN]),
+        "rank": rule.rank_keys(frame),
         "time": time_keys(times, len(frame)),
         "row": np.asarray(rows, dtype=np.int64),
     }
@@ -67,11 +152,10 @@ def sort_keys(frame: pd.DataFrame, time_column: str | None,
 
 def global_sources(keys_per_run: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
     """For each queue position, the index of the run that holds that row."""
-    merged = {name: np.concatenate([k[name] for k in keys_per_run]) for name in
-              ("neg_urgency", "time", "row")}
+    merged = {name: np.concatenate([k[name] for k in keys_per_run]) for name in KEY_NAMES}
     run_of_row = np.concatenate([np.full(len(k["row"]), i, dtype=np.int64)
                                  for i, k in enumerate(keys_per_run)])
-    order = queue_order(merged["neg_urgency"], merged["time"], merged["row"])
+    order = queue_order(merged["rank"], merged["time"], merged["row"])
     return run_of_row[order]
 
 

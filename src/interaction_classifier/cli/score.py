@@ -1,14 +1,16 @@
-"""The ``interaction-classifier score`` command (registered in ``cli.py``)."""
+"""The ``interaction-classifier score`` command (registered in ``cli/main.py``)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from interaction_classifier.batch.run import BatchError, ScoreOptions, format_summary, run
+from interaction_classifier.batch.formats import BatchError
+from interaction_classifier.batch.overrides import parse_assignments
+from interaction_classifier.batch.run import ScoreOptions, format_summary, run
 
 
 def score_command(
@@ -28,7 +30,17 @@ def score_command(
     model: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")]
     = None,
     queue: Annotated[Path | None, typer.Option(
-        help="Also write the rows ordered by urgency, highest first.")] = None,
+        help="Also write the rows in triage order (see --queue-by).")] = None,
+    queue_by: Annotated[str | None, typer.Option(
+        help="Queue order: urgency (default if the model has it), review (needs_review "
+             "first, then least confident; default otherwise), or HEAD=LABEL (that "
+             "label's probability, highest first).")] = None,
+    review_threshold: Annotated[list[str] | None, typer.Option(
+        help="HEAD=X: flag needs_review when the head's top probability is below X "
+             "(repeatable; overrides the model's default).")] = None,
+    priority_cutoff: Annotated[list[str] | None, typer.Option(
+        help="TIER=X: minimum urgency score of a priority tier (repeatable; overrides the "
+             "model's default).")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report.")] = None,
     engine: Annotated[str, typer.Option(
         help="local, or spark (INPUT may be a directory of parts; writes Parquet).")] = "local",
@@ -38,17 +50,27 @@ def score_command(
         help="Spark partitions to score in (default: at least the cores).")] = None,
 ) -> None:
     """Score a file of messages: every row out, bad rows flagged and quarantined."""
+    try:
+        review = parse_assignments(review_threshold, "--review-threshold")
+        priority = parse_assignments(priority_cutoff, "--priority-cutoff")
+    except BatchError as exc:
+        _fail(str(exc), exc)
     if engine != "local":
         unsupported = {"--workers": workers != 1, "--resume": resume, "--queue": queue,
-                       "--report": report, "--id-column": id_column,
+                       "--queue-by": queue_by, "--report": report, "--id-column": id_column,
                        "--time-column": time_column}
-        _score_on_spark(engine, [k for k, v in unsupported.items() if v], input, output,
-                        text_column, model, spark_master, partitions, chunk_size, quiet)
+        _score_on_spark(engine, [k for k, v in unsupported.items() if v], quiet, input=input,
+                        output=output, text_column=text_column,
+                        model=str(model) if model else None, master=spark_master,
+                        partitions=partitions, chunk_size=chunk_size, review=review,
+                        priority=priority)
         return
     options = ScoreOptions(input=input, output=output, text_column=text_column,
                            id_column=id_column, time_column=time_column, workers=workers,
                            chunk_size=chunk_size, resume=resume, quiet=quiet, model=model,
-                           queue=queue, report=report)
+                           queue=queue, report=report, queue_by=queue_by, review=review,
+                           priority=priority)
+
     def say(message: str) -> None:
         if not quiet:
             print(message, file=sys.stderr)
@@ -56,38 +78,34 @@ def score_command(
     try:
         summary = run(options, say)
     except BatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from exc
+        _fail(str(exc), exc)
     if not quiet:
         print(format_summary(summary))
     if not summary["rows_in_equals_rows_out"]:
         raise typer.Exit(1)
 
 
-def _score_on_spark(engine: str, unsupported: list[str], input: Path, output: Path | None,
-                    text_column: str, model: Path | None, master: str | None,
-                    partitions: int | None, chunk_size: int, quiet: bool) -> None:
+def _fail(message: str, cause: Exception | None = None) -> None:
+    """A usage problem: the message on stderr and exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(2) from cause
+
+
+def _score_on_spark(engine: str, unsupported: list[str], quiet: bool, **options: Any) -> None:
     """``--engine spark``: refuse local-only options rather than ignore them, then run."""
-    if engine != "spark" or unsupported:
-        problem = (f"unknown --engine {engine!r}; use local or spark" if engine != "spark"
-                   else f"{', '.join(unsupported)} not supported with --engine spark")
-        print(f"error: {problem}", file=sys.stderr)
-        raise typer.Exit(2)
+    if engine != "spark":
+        _fail(f"unknown --engine {engine!r}; use local or spark")
+    if unsupported:
+        _fail(f"{', '.join(unsupported)} not supported with --engine spark")
     try:
-        from interaction_classifier.batch import spark
+        from interaction_classifier.batch import spark_run
     except ImportError as exc:
-        print(f"error: {exc}; install the extra: pip install "
-              "'interaction-classifier[spark]'", file=sys.stderr)
-        raise typer.Exit(2) from exc
-    options = spark.SparkOptions(input=input, output=output, text_column=text_column,
-                                 model=str(model) if model else None, master=master,
-                                 partitions=partitions, chunk_size=chunk_size)
+        _fail(f"{exc}; install the extra: pip install 'interaction-classifier[spark]'", exc)
     try:
-        summary = spark.run(options)
+        summary = spark_run.run(spark_run.SparkOptions(**options))
     except BatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from exc
+        _fail(str(exc), exc)
     if not quiet:
-        print(spark.format_summary(summary))
+        print(spark_run.format_summary(summary))
     if not summary["rows_in_equals_rows_out"]:
         raise typer.Exit(1)
