@@ -7,6 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from threadpoolctl import threadpool_limits
 
 from interaction_classifier.training.fit import (
     augment,
@@ -14,8 +18,43 @@ from interaction_classifier.training.fit import (
     fit_head,
     fit_temperature,
     head_columns,
+    stacking_proba,
+    weighted_log_loss,
 )
 from interaction_classifier.training.weights import head_weights
+
+
+def test_head_is_scikit_learns_weighted_balanced_optimum() -> None:
+    """The head is LogisticRegression's objective (sample weights, balanced classes,
+    unpenalised intercept) at its optimum: a tightly converged independent fit agrees, and
+    the head predicts what that estimator predicts."""
+    X, y = make_classification(1500, 40, n_informative=12, n_classes=4, random_state=3)
+    y = np.array(list("abcd"))[y]
+    w = np.random.default_rng(3).uniform(0.1, 3.0, len(y))
+    X = sp.csr_matrix(X)
+    head = fit_head("h", X, y, 0.5, "balanced", 5000, w)
+    ref = LogisticRegression(C=0.5, class_weight="balanced", tol=1e-10,
+                             max_iter=5000).fit(X, y, sample_weight=w)
+    assert head.classes == list("abcd") and head.coef.shape == (40, 4)
+    assert np.abs(head.coef - ref.coef_.T).max() < 2e-3  # default tol 1e-4 stops near it
+    assert np.abs(head.proba(X) - ref.predict_proba(X)).max() < 1e-3
+    predicted = np.array(head.classes)[head.logits(X).argmax(axis=1)]
+    assert (predicted == ref.predict(X)).mean() >= 0.995  # a near-tie may flip
+    unweighted = fit_head("h", X, y, 0.5, None, 5000)
+    assert np.abs(unweighted.coef - head.coef).max() > 1e-2  # the weights are used
+
+
+def test_fit_does_not_depend_on_the_callers_blas_threads() -> None:
+    """The fit runs on one BLAS thread whatever the caller set, so the same inputs give the
+    same bits (OpenBLAS splits long dot products between its threads, changing rounding)."""
+    X, y = make_classification(600, 3000, n_informative=30, n_classes=4, random_state=5)
+    X = sp.csr_matrix(np.where(np.abs(X) > 1.5, X, 0.0))
+    fits = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            fits.append(fit_head("h", X, y, 4.0, "balanced", 100))
+    assert fits[0].coef.tobytes() == fits[1].coef.tobytes()
+    assert fits[0].intercept.tobytes() == fits[1].intercept.tobytes()
 
 
 def test_head_columns_drop_named_blocks_only() -> None:
@@ -96,3 +135,32 @@ def test_temperature_is_fitted_on_the_weighted_rows() -> None:
     t_clean = fit_temperature(head, X, noisy, clean_weights)
     assert t_clean == pytest.approx(fit_temperature(head, X[200:], noisy[200:]), rel=1e-3)
     assert t_all > 1.5 * t_clean  # noisy labels call for softer probabilities
+
+
+def test_weighted_log_loss_is_scikit_learns_log_loss() -> None:
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 3, (200, 3))
+    index = rng.integers(0, 3, 200)
+    w = rng.uniform(0, 2, 200)
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert weighted_log_loss(logits, index, w) == pytest.approx(
+        log_loss(index, proba, sample_weight=w, labels=[0, 1, 2]), rel=1e-9)
+
+
+def test_temperature_minimises_the_weighted_log_loss_and_scales_the_proba() -> None:
+    rng = np.random.default_rng(6)
+    y = rng.choice(["a", "b", "c"], size=300)
+    X = sp.csr_matrix((y[:, None] == np.array(["a", "b", "c"])).astype(float)
+                      + rng.normal(0, 0.6, (300, 3)))
+    head = fit_head("h", X, y, 50.0, None, 500)
+    w = rng.uniform(0.5, 2.0, 300)
+    head.temperature = fit_temperature(head, X, y, w)
+    index = np.array([head.classes.index(v) for v in y])
+    logits = head.logits(X)
+    best = weighted_log_loss(logits / head.temperature, index, w)
+    for t in (0.9, 0.97, 1.03, 1.1):
+        assert weighted_log_loss(logits / (head.temperature * t), index, w) > best
+    proba = stacking_proba(head, X)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert np.allclose(np.log(proba[:, 0] / proba[:, 1]),
+                       (logits[:, 0] - logits[:, 1]) / head.temperature, atol=1e-5)
