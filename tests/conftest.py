@@ -1,12 +1,33 @@
-"""Shared fixtures. Data-dependent tests fail (never skip) when CI=true and data is missing."""
+"""Shared fixtures and the test tiers.
+
+Data-dependent tests fail (never skip) when CI=true and data is missing. Markers are applied
+here, so a test file needs no decorator: ``spark`` (starts Spark), ``browser`` (drives
+Chromium), ``needs_data`` (reads ../shared through ``shared_data`` or ``require()``), ``slow``
+(trains models, runs notebooks, scores big files; see ``SLOW``). ``pytest -m "not slow"`` is the
+developer's fast tier; the plain ``pytest`` of the README and ``.ci/run`` runs everything.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import random
+from pathlib import Path
 
 import pytest
 
 from interaction_classifier.data.registry import DataError, resolve
+
+FIXTURES = Path(__file__).parent / "data" / "fixtures"
+
+# Tests that take more than ~3 s here (pytest --durations): node id prefixes, relative to tests/.
+SLOW = (
+    "model/test_notebook.py",
+    "model/test_reproducible.py",
+    "model/test_quality.py",
+)
+SPARK_FILES = ("code/test_spark.py",)
+BROWSER_NAMES = frozenset({"chromium", "browser", "sync_playwright", "playwright"})
 
 
 def require(name: str, key: str) -> None:
@@ -27,3 +48,69 @@ def shared_data() -> None:
     for name, ds in registry().items():
         for key in ds.files:
             require(name, key)
+
+
+@pytest.fixture(scope="session")
+def messages() -> list[str]:
+    """1,500 customer-style messages the tests own: the hand-written ones in
+    data/fixtures/messages.txt, the worked pattern examples, and seeded recombinations of them
+    (for parity tests that must never depend on ../shared)."""
+    written = (FIXTURES / "messages.txt").read_text(encoding="utf-8").splitlines()
+    examples = [json.loads(line)["text"] for line in
+                (FIXTURES / "pattern_examples.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    base = list(dict.fromkeys(t for t in written + examples if t.strip()))
+    rng = random.Random(18)
+    texts = list(base)
+    while len(texts) < 1500:
+        texts.append(_recombine(rng, base))
+    return texts
+
+
+def _recombine(rng: random.Random, base: list[str]) -> str:
+    """Two or three messages joined the way people write, sometimes re-cased or signed."""
+    parts = rng.sample(base, rng.randint(2, 3))
+    text = rng.choice([" ", "\n\n", " - ", "... "]).join(parts)
+    shape = rng.random()
+    if shape < 0.15:
+        text = text.lower()
+    elif shape < 0.2:
+        text = text.upper()
+    extras = ["", "", f" Order #{rng.randint(1000, 99999)}.", " 😡", " :)",
+              "\nSent from my phone", f" See https://example.com/o/{rng.randint(1, 999)}"]
+    greeting = rng.choice(["", "", "Hi, ", "hello team ", "Dear Sir/Madam, "])
+    return greeting + text + rng.choice(extras)
+
+
+# ---- markers ---------------------------------------------------------------------------------
+
+def _calls_require(item: pytest.Item) -> bool:
+    """True when the test function's body calls ``require(...)``."""
+    function = getattr(item, "function", None)
+    code = getattr(function, "__code__", None)
+    return code is not None and "require" in code.co_names
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every collected test with its tier, from where it lives and what it uses."""
+    root = Path(__file__).parent
+    for item in items:
+        rel = Path(str(item.path)).relative_to(root).as_posix()
+        node = rel + item.nodeid.partition(".py")[2]
+        if rel in SPARK_FILES:
+            item.add_marker(pytest.mark.spark)
+        if _uses_browser(item):
+            item.add_marker(pytest.mark.browser)
+        if "shared_data" in getattr(item, "fixturenames", ()) or _calls_require(item):
+            item.add_marker(pytest.mark.needs_data)
+        if any(node.startswith(prefix) for prefix in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
+def _uses_browser(item: pytest.Item) -> bool:
+    """A test drives Chromium when its body or one of its fixtures names it."""
+    function = getattr(item, "function", None)
+    code = getattr(function, "__code__", None)
+    names = {n.lower() for n in (code.co_names + code.co_varnames if code else ())}
+    names |= {n.lower() for n in getattr(item, "fixturenames", ())}
+    return bool(names & BROWSER_NAMES)

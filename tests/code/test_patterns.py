@@ -1,23 +1,15 @@
-"""The cue patterns: every pattern fires on its positives and not on its negatives."""
+"""The cue matcher and pattern validation; the worked examples are in tests/data."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 import pytest
 from spacy.matcher import Matcher
 
-from interaction_classifier.config import PATTERNS_DIR
-from interaction_classifier.text.cues import Cue, CueMatcher, PatternError, get_matcher
+from interaction_classifier.text.cues import Cue, CueMatcher, get_matcher
+from interaction_classifier.text.patterns import EXAMPLES_FILE, PatternError
 from interaction_classifier.text.pipeline import get_nlp, parse
-
-PATTERN_DIR = PATTERNS_DIR
-EXAMPLES = [
-    json.loads(line)
-    for line in (PATTERN_DIR / "examples.jsonl").read_text(encoding="utf-8").splitlines()
-    if line.strip()
-]
 
 
 @pytest.fixture(scope="module")
@@ -29,45 +21,23 @@ def _ids(matcher: CueMatcher, text: str) -> set[str]:
     return {cue.id for cue in matcher.match(text)}
 
 
-@pytest.mark.parametrize(
-    "example", EXAMPLES, ids=[f"{e['pattern_id']}|{e['fires']}|{e['text'][:30]}" for e in EXAMPLES]
-)
-def test_example(matcher: CueMatcher, example: dict) -> None:
-    fired = _ids(matcher, example["text"])
-    assert (example["pattern_id"] in fired) == example["fires"], fired
-
-
-def test_every_pattern_has_a_positive_example(matcher: CueMatcher) -> None:
-    positives = {e["pattern_id"] for e in EXAMPLES if e["fires"]}
-    assert set(matcher.specs) - positives == set()
-
-
-def test_examples_name_known_patterns(matcher: CueMatcher) -> None:
-    assert {e["pattern_id"] for e in EXAMPLES} - set(matcher.specs) == set()
-
-
-def test_every_pattern_file_has_negatives(matcher: CueMatcher) -> None:
-    negatives: dict[str, int] = defaultdict(int)
-    for example in EXAMPLES:
-        if not example["fires"]:
-            negatives[matcher.specs[example["pattern_id"]].head] += 1
-    heads = {spec.head for spec in matcher.specs.values()}
-    assert all(negatives[head] >= 5 for head in heads), dict(negatives)
-
-
-def test_engine_agrees_with_spacy_matcher(matcher: CueMatcher) -> None:
-    """The fast engine must fire exactly the token patterns spaCy's own Matcher fires."""
+def test_engine_agrees_with_spacy_matcher(matcher: CueMatcher, messages: list[str]) -> None:
+    """The fast engine must fire exactly the token patterns spaCy's own Matcher fires, on the
+    worked examples and on generated messages (never on dataset text, so this never skips)."""
     reference = Matcher(get_nlp().vocab)
     for spec in matcher.specs.values():
         if spec.pattern is not None:
             reference.add(spec.id, [spec.pattern])
     strings = get_nlp().vocab.strings
     token_ids = {s.id for s in matcher.specs.values() if s.pattern is not None}
-    for example in EXAMPLES:
-        doc = parse(example["text"])
+    fired: set[str] = set()
+    for text in messages:
+        doc = parse(text)
         expected = {strings[m] for m, _, _ in reference(doc)}
         ours = {pid for pid, _, _ in matcher._raw_matches(doc) if pid in token_ids}
-        assert ours == expected, example["text"]
+        assert ours == expected, text
+        fired |= ours
+    assert len(fired) > 0.8 * len(token_ids)  # the texts exercise most patterns
 
 
 def test_urgency_covers_every_driver(matcher: CueMatcher) -> None:
@@ -177,3 +147,11 @@ def test_urgency_needs_a_known_driver(tmp_path) -> None:
 def test_empty_directory_is_an_error(tmp_path) -> None:
     with pytest.raises(PatternError, match="no pattern files"):
         CueMatcher(tmp_path)
+
+
+def test_examples_file_in_an_old_model_directory_is_not_a_pattern_file(tmp_path) -> None:
+    """Model directories saved before the examples moved to the tests still hold a copy."""
+    _write(tmp_path, GOOD)
+    (tmp_path / EXAMPLES_FILE).write_text('{"pattern_id": "x", "text": "y", "fires": true}\n',
+                                          encoding="utf-8")
+    assert list(CueMatcher(tmp_path).specs) == [GOOD["id"]]
