@@ -1,43 +1,66 @@
-"""The model card, written from the measured report at training time so it cannot drift."""
+"""The model card: rendered through a Jinja2 template from the manifest's evaluation report and
+the results the benchmarks recorded, so no number on it is typed by hand.
+
+The card is Markdown, which Jinja2 cannot autoescape: every label, head name or other text a
+user controls goes through the ``md`` filter, which escapes what Markdown (and the HTML a
+Markdown viewer passes through) would interpret. The same module reads and writes the
+benchmark results (``benchmarks/results/NAME.json``), so their schema lives in one place.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-HEADS = ("interaction_type", "journey_stage", "sentiment")
+from interaction_classifier.config import PROJECT_ROOT
+from interaction_classifier.io import write_text
 
-LIMITATIONS = """\
-- English only. Non-English text gets a prediction, usually with low confidence.
-- The gold set is 475 messages: two thirds are customer tweets (one brand-support corpus,
-  2017), the rest come from the training corpora's sources. Gold-set numbers carry roughly
-  +-0.03 to +-0.05 of sampling error per head, more for rare classes.
-- Rare journey stages are learnt from few real examples (awareness in particular): expect
-  low recall on `awareness` and `consideration`; those predictions come with low confidence
-  and `needs_review` more often.
-- Training labels are mostly mapped from other tasks (bank intents, review stars, tweet
-  sentiment) plus cue rules, ~4,600 hand-labelled tweets, 1,200 hand-labelled reviews, 1,200
-  hand-labelled feedback sentences and ~2,100 written examples; mapped labels carry the
-  biases of their sources (e.g. mapped reviews are always `experience`). The journey-stage
-  head therefore counts mapped labels a tenth: it agrees better with hand labels (when
-  introduced, gold 0.551 -> 0.574; hand-labelled tweets and reviews of valid and test
-  +0.008 to +0.027) and less with the mapped test split (0.801 -> 0.730), which is scored
-  against those labels.
-- The interaction-type head keeps only the weights that customer tweets and the mapped
-  public sources share (domain augmentation). Trained without a source, it scores that
-  source's hand-labelled messages better than before (+0.015 to +0.058 macro-F1), but on
-  held-out hand-labelled reviews and feedback sentences of its own training sources it is
-  worse than the previous model (0.486 -> 0.359 on valid, 0.559 -> 0.520 on test).
-- Urgency tiers come from thresholds on an expected-tier score; `critical` vs `high` is the
-  least reliable distinction (annotators themselves disagree most on urgency, kappa 0.82).
-- Sarcasm, long multi-topic e-mails and thread replies without context are hard.
-"""
+RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
+SPLITS = ("test", "gold")
+# Quality targets of the model issue, checked on the gold set: head -> minimum macro-F1.
+GOLD_GATES = {"interaction_type": 0.70, "journey_stage": 0.60, "sentiment": 0.70}
+URGENCY_AUC_GATE = 0.85
+SEMEVAL_RECALL_GATE = 0.65
+SEMEVAL_MARGIN_OVER_VADER = 0.10
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "spacy", "pandas")
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+def md(value: Any) -> str:
+    """Text safe inside a Markdown paragraph or table cell: HTML-escaped (a viewer passes
+    raw HTML through), Markdown punctuation and table pipes backslash-escaped, line breaks
+    flattened. Intra-word underscores stay as they are: they never start emphasis."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_UNDERSCORE.sub(r"\\_", _MD_SPECIAL.sub(r"\\\1", text))
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A metric as the card prints it; missing or NaN is a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def measure(value: float, unit: str, signed: bool = False) -> str:
+    """A benchmark figure with its unit, at the precision the measurement supports."""
+    sign = "+" if signed else ""
+    if unit in ("MB", "rows/s"):
+        return f"{value:{sign},.0f} {unit}"
+    if unit == "x":
+        return f"{value:{sign}.1f}x"
+    return f"{value:{sign}.2f} {unit}"
 
 
 def interval_text(metrics: dict[str, Any]) -> str:
@@ -46,152 +69,135 @@ def interval_text(metrics: dict[str, Any]) -> str:
     return f"{ci['low']:.3f}-{ci['high']:.3f}" if ci else ""
 
 
-def _head_table(report: dict[str, Any]) -> str:
-    rows = []
-    for split in ("test", "gold"):
-        for head in (*HEADS, "urgency"):
-            m = report[split].get(head)
-            if m:
-                rows.append({"set": split, "head": head, "n": m["n"],
-                             "macro-F1": m["macro_f1"], "95% interval": interval_text(m),
-                             "accuracy": m["accuracy"],
-                             "ECE": m.get("ece", ""), "ROC-AUC (critical/high)":
-                             m.get("roc_auc_urgent") or ""})
-    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("interaction_classifier.evaluation", "templates"),
+                      autoescape=False, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(md=md, num=num, measure=measure, interval=interval_text)
+    return env
 
 
-def _per_class(report: dict[str, Any], taxonomy: dict[str, list[str]]) -> str:
-    """Gold per-class rows in taxonomy order, whichever order the report's dicts are in."""
-    rows = []
-    for head in (*HEADS, "urgency"):
-        per_class = report["gold"][head]["per_class"]
-        order = [lab for lab in taxonomy.get(head, []) if lab in per_class]
-        for label in order + sorted(set(per_class) - set(order)):
-            m = per_class[label]
-            rows.append({"head": head, "label": label, "precision": m["precision"],
-                         "recall": m["recall"], "F1": m["f1"], "support": m["support"]})
-    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False)
+def _sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Evaluation set -> head -> metrics, for both report shapes: the default model's
+    (``{"test": {head: ...}, "gold": {...}, ...}``) and a retrained model's per-head report
+    (``{head: ..., "score": ...}``, measured on its test split)."""
+    test = metrics.get("test")
+    if isinstance(test, dict) and "macro_f1" not in test:
+        return {s: metrics[s] for s in SPLITS if s in metrics}
+    return {"test": {h: m for h, m in metrics.items() if isinstance(m, dict) and "n" in m}}
 
 
-def _abstain(report: dict[str, Any]) -> str:
-    """Per head at its configured threshold: how many rows go to a person, and how right
-    the kept and the flagged rows are."""
-    rows = [{"set": split, "head": head, "threshold": m["threshold"],
-             "flagged": f"{100 * m['review_rate']:.1f}%",
-             "accuracy kept": m["accuracy_kept"] if m["accuracy_kept"] is not None else "-",
-             "accuracy flagged": m["accuracy_flagged"]
-             if m["accuracy_flagged"] is not None else "-"}
-            for split in ("test", "gold") for head in HEADS
-            if (m := report[split].get(head, {}).get("abstain"))]
-    return pd.DataFrame(rows).map(_fmt).to_markdown(index=False) if rows else ""
+def _heads(manifest: dict[str, Any], sets: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Head -> labels in the model's order: the manifest's heads or taxonomy, else the order
+    the report lists them in."""
+    declared = manifest.get("heads") or manifest.get("taxonomy") or {}
+    found = {h: list(m.get("per_class", {})) for s in sets.values() for h, m in s.items()}
+    return {h: list(declared.get(h) or found[h]) for h in [*declared, *found]
+            if h in found}
 
 
-GOLD_GATES = {"interaction_type": 0.70, "journey_stage": 0.60, "sentiment": 0.70}
+def _per_class(metrics: dict[str, Any], labels: list[str]) -> list[dict[str, Any]]:
+    """Per-class rows in the model's label order, whichever order the report's dict is in."""
+    per_class = metrics.get("per_class", {})
+    order = [lab for lab in labels if lab in per_class]
+    return [{"label": lab, **per_class[lab]}
+            for lab in order + sorted(set(per_class) - set(order))]
 
 
-def _gates(report: dict[str, Any]) -> str:
-    """The model issue's quality targets, each marked met or missed from the measurements."""
-    def mark(value: float, ok: bool) -> str:
-        return f"{value:.3f}, met" if ok else f"{value:.3f}, **missed**"
-
-    gold, sem = report["gold"], report["semeval_heldout"]
-    def gate(head: str, target: float) -> str:
-        f1, ci = gold[head]["macro_f1"], interval_text(gold[head])
-        return (f"{head} macro-F1 >= {target:.2f} ({mark(f1, f1 >= target)}"
-                + (f"; 95% interval {ci})" if ci else ")"))
-
-    parts = [gate(h, t) for h, t in GOLD_GATES.items()]
-    auc = gold["urgency"]["roc_auc_urgent"] or 0.0
-    parts.append(f"urgency ROC-AUC (critical/high vs rest) >= 0.85 ({mark(auc, auc >= 0.85)})")
-    recall, vader = sem["model_macro_recall"], sem["vader_macro_recall"]
-    margin = "met" if recall >= vader + 0.10 else "**missed**"
-    parts.append(f"SemEval macro recall >= 0.65 ({mark(recall, recall >= 0.65)}) and >= VADER "
-                 f"+ 0.10 (+{recall - vader:.3f}, {margin})")
-    return "Targets of the model issue on the gold set: " + "; ".join(parts) + "."
+def _per_source(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-source table: ``source``, ``n``, then the measures in name order."""
+    columns = sorted({c for r in rows for c in r} - {"source", "n"})
+    return {"columns": ["source", "n", *columns],
+            "rows": [[r.get(c) for c in ["source", "n", *columns]] for r in rows]}
 
 
-def render(manifest: dict[str, Any]) -> str:
-    """Markdown model card from a manifest that holds the evaluation report."""
-    report = manifest["metrics"]
-    sem = report["semeval_heldout"]
-    per_source = pd.DataFrame(report["test_per_source"])
-    per_source = per_source[["source", "n", *sorted(set(per_source.columns) - {"source", "n"})]]
-    per_source = per_source.map(_fmt).to_markdown(index=False)
-    return f"""# Model card: interaction-classifier {manifest['version']}
+def _gates(sets: dict[str, Any], semeval: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The model issue's quality targets that this report can check, each met or missed."""
+    gold = sets.get("gold", {})
+    gates = [{"what": f"{head} macro-F1", "target": target, "value": gold[head]["macro_f1"],
+              "interval": interval_text(gold[head])}
+             for head, target in GOLD_GATES.items() if head in gold]
+    if (auc := gold.get("urgency", {}).get("roc_auc_urgent")) is not None:
+        gates.append({"what": "urgency ROC-AUC (critical/high vs rest)",
+                      "target": URGENCY_AUC_GATE, "value": auc, "interval": ""})
+    if semeval:
+        recall, vader = semeval["model_macro_recall"], semeval["vader_macro_recall"]
+        gates.append({"what": "SemEval macro recall", "target": SEMEVAL_RECALL_GATE,
+                      "value": recall, "interval": ""})
+        gates.append({"what": "SemEval macro recall minus VADER's",
+                      "target": SEMEVAL_MARGIN_OVER_VADER, "value": recall - vader,
+                      "interval": ""})
+    return [{**g, "met": g["value"] >= g["target"]} for g in gates]
 
-## Intended use
-Tags customer messages (tickets, e-mails, chats, tweets) with an interaction type, a journey
-stage, a sentiment with polarity, and an urgency score with a priority tier, to route and
-prioritise support queues and to analyse historical tickets. Not for decisions about
-individuals without human review; use `needs_review` to send uncertain messages to a person.
 
-## Model
-Word (1-2) n-gram TF-IDF over spaCy lemmas (negation-marked), character (2-5) n-gram TF-IDF
-over the lower-case word forms, cue-pattern counts, VADER lexicon scores and the mean GloVe
-6B 50-d vector of the words (Pennington et al. 2014, PDDL-1.0; the interaction-type head
-does without it), shared by one multinomial logistic regression per head,
-temperature-scaled on the validation split (rows weighted as in training). The
-journey-stage head weights mapped labels 0.1 (hand 3, written 2). The interaction-type
-head is fitted on domain-augmented features (customer messages vs mapped public sources;
-Daume 2007) and keeps only the shared weights, for messages from sources it never saw.
-Urgency: an ordinal (4-tier) logistic model stacked on an urgency text head, the
-interaction-type and sentiment probabilities and the urgency cue flags; score = expected
-tier value. Corpus fingerprint
-`{manifest['corpus_fingerprint']}`; config and library versions are in `manifest.json`.
+def read_results(directory: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
+    """Benchmark name -> its latest recorded run (empty when none was recorded, e.g. in an
+    installed wheel, which ships no benchmarks)."""
+    if not directory.is_dir():
+        return {}
+    runs = (json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json")))
+    return {run["benchmark"]: run for run in runs}
 
-## Data
-Built by `interaction-classifier corpus build` from the registered public datasets
-(`data/README.md`): mapped source labels, cue rules, and hand-labelled customer tweets. The
-gold set (`data/gold/`) and the SemEval-2016 test tweets are never trained on.
 
-## Metrics
-Held-out test split of the corpus (same sources as training) and the hand-labelled gold set
-(the honest yardstick). The 95% interval is a bootstrap percentile interval of macro-F1
-(1,000 resamples of the set's rows): on the gold set a class of 9 rows moves macro-F1 by
-~0.02 per message, so read differences inside the interval as noise.
+def context(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Everything the template shows, in one dict (also what a test inspects)."""
+    metrics = manifest["metrics"]
+    sets = _sets(metrics)
+    heads = _heads(manifest, sets)
+    detail = "gold" if "gold" in sets else "test"
+    semeval = metrics.get("semeval_heldout")
+    return {
+        "manifest": manifest, "sets": sets, "heads": heads, "detail_set": detail,
+        "per_class": {h: _per_class(sets[detail][h], labels) for h, labels in heads.items()
+                      if h in sets[detail]},
+        "abstain": [(s, h, m["abstain"]) for s, by_head in sets.items()
+                    for h, m in by_head.items() if isinstance(m.get("abstain"), dict)],
+        "semeval": semeval,
+        "per_source": _per_source(metrics["test_per_source"])
+        if metrics.get("test_per_source") else None,
+        "gates": _gates(sets, semeval),
+        "has_urgency": "urgency" in heads,
+        "results": results,
+    }
 
-{_head_table(report)}
 
-Gold set, per class:
-
-{_per_class(report, manifest.get("taxonomy", {}))}
-
-Abstaining: a head whose top probability is below its threshold (`[abstain]` in the config)
-sets `needs_review`. Per head, the share of messages it flags and the accuracy of the
-messages it keeps and of those it flags (a flagged message is still labelled):
-
-{_abstain(report)}
-
-Sentiment on the SemEval-2016 Twitter test set (n={sem['n']}, never trained on), macro-averaged
-recall (the task's official measure): model **{sem['model_macro_recall']:.3f}**, VADER
-{sem['vader_macro_recall']:.3f} (macro-F1 {sem['model_macro_f1']:.3f} vs
-{sem['vader_macro_f1']:.3f}).
-
-Test split, macro-F1 and accuracy per source (rows with >= 20 labels for that head). The
-macro average runs over every label that is true or predicted, so a source whose rows all
-carry one label, such as the suggestion sentences, scores a low F1 whenever any other label
-is predicted; its accuracy says how often that happens:
-
-{per_source}
-
-{_gates(report)}
-
-Speed and memory (`benchmarks/predict_latency.py`, 2-core CPU, numbers in
-`docs/benchmarks.md`). On model 20261204-181444, on a 2-core AMD EPYC machine where VADER
-alone takes 0.041-0.059 ms per message, three runs: `predict()` p50 0.89-0.91 ms (target
-1 ms, met; 0.98-1.10 ms in three runs of a sibling fit half an hour earlier), p99 1.96-2.23
-ms (target 5 ms, met), cold start 1.19-1.51 s (target 2 s, met), RSS after load 174 MB
-(target 300 MB, met), `predict_batch` 2,400-3,000 messages/s per core; `predict()` costs
-11-12 VADER calls, measured message by message in the same run.
-A long-running process
-stays bounded: 200,000 never-seen words cost +32 MB (`benchmarks/service_memory.py`).
-
-## Known limitations
-{LIMITATIONS}"""
+def render(manifest: dict[str, Any], results_dir: Path = RESULTS_DIR) -> str:
+    """Markdown model card from a manifest that holds the evaluation report, with the
+    benchmark results recorded in ``results_dir``."""
+    template = _environment().get_template("model_card.md.j2")
+    return template.render(context(manifest, read_results(results_dir)))
 
 
 def write_card(directory: Path, manifest: dict[str, Any]) -> Path:
-    """Write ``MODEL_CARD.md`` into a model directory."""
-    path = directory / "MODEL_CARD.md"
-    path.write_text(render(manifest), encoding="utf-8")
-    return path
+    """Write ``MODEL_CARD.md`` into a model directory (atomically)."""
+    return write_text(directory / "MODEL_CARD.md", render(manifest))
+
+
+def machine() -> dict[str, Any]:
+    """What the benchmark ran on: CPU model, cores, OS, Python and the numeric libraries."""
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
+        cpu = names[0].strip() if names else cpu
+    libraries = {}
+    for name in LIBRARIES:
+        try:
+            libraries[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return {"cpu": cpu or platform.machine(), "cores": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "libraries": libraries}
+
+
+def record_result(benchmark: str, results: dict[str, Any], *, model_version: str,
+                  args: dict[str, Any], targets: dict[str, float] | None = None,
+                  directory: Path = RESULTS_DIR) -> Path:
+    """Write one benchmark run as ``directory/BENCHMARK.json`` (the latest run; git keeps
+    the earlier ones). ``targets`` maps a result key to its upper bound."""
+    record = {"benchmark": benchmark,
+              "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "machine": machine(), "model_version": model_version, "args": args,
+              "results": results, "targets": targets or {}}
+    return write_text(directory / f"{benchmark}.json", json.dumps(record, indent=2) + "\n")
