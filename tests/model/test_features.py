@@ -1,5 +1,6 @@
-"""The frozen featurizer a model keeps equals scikit-learn's vectorizers on real messages,
-and loading a model for a single prediction imports neither scikit-learn nor pandas."""
+"""The frozen featurizer a model keeps equals scikit-learn's vectorizers on messages the tests
+own (the ``messages`` fixture: never dataset text, so nothing here skips), and loading a model
+for a single prediction imports neither scikit-learn nor pandas."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 import scipy.sparse as sp
 
 from interaction_classifier.config import PATTERNS_DIR
-from interaction_classifier.data.loaders import load
 from interaction_classifier.features import embeddings
 from interaction_classifier.features import frozen as vectors
 from interaction_classifier.features.embeddings import EmbeddingError, glove_files, load_glove
@@ -31,10 +31,10 @@ from interaction_classifier.text.pipeline import (
 @pytest.mark.parametrize(("mark_negation", "char_surface", "embedding_weight"),
                          [(False, False, 0.0), (True, False, 0.0), (False, True, 0.0),
                           (True, True, 2.0)])
-def test_frozen_rows_match_sklearn(shared_data, monkeypatch, mark_negation: bool,
+def test_frozen_rows_match_sklearn(messages, monkeypatch, mark_negation: bool,
                                    char_surface: bool, embedding_weight: float) -> None:
     monkeypatch.setattr(vectors, "WORD_CACHE_SIZE", 50)  # the cache starts afresh often
-    texts = load("twcs")["text"].tolist()[:1500]
+    texts = messages[:1500]
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, char_max_features=20000,
                                 lexicon_weight=3.0, mark_negation=mark_negation,
                                 char_surface=char_surface, embedding_weight=embedding_weight,
@@ -106,8 +106,8 @@ def test_vocabularies_pickle_as_one_string_and_old_pickles_still_load() -> None:
         vectors.pack_terms({"a": 0, "b": 2})
 
 
-def test_glove_block_matches_the_pinned_vectors(shared_data) -> None:
-    texts = load("twcs")["text"].tolist()[:300]
+def test_glove_block_matches_the_pinned_vectors(messages) -> None:
+    texts = messages[:300]
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, char_max_features=5000,
                                 use_cues=False, char_surface=True, embedding_weight=2.0,
                                 embedding_top_words=1000).fit(texts[:200])
@@ -150,7 +150,7 @@ def test_char_rows_do_not_depend_on_the_word_cache(monkeypatch) -> None:
     assert "_word_columns" not in char.__getstate__()
 
 
-def test_vocabulary_limit_breaks_ties_alphabetically(shared_data) -> None:
+def test_vocabulary_limit_breaks_ties_alphabetically(messages) -> None:
     # The same corpus must give the same vocabulary on every CPU: scikit-learn's
     # max_features ranks with an unstable argsort whose tie order follows the CPU's SIMD
     # sort, so ties at the cut are broken here by the term itself.
@@ -158,7 +158,7 @@ def test_vocabulary_limit_breaks_ties_alphabetically(shared_data) -> None:
 
     from interaction_classifier.features import featurizer as features
 
-    texts = load("twcs")["text"].tolist()[:800]
+    texts = messages[:800]
     params = {"analyzer": "word", "ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True,
               "dtype": np.float32}
     first = features.fit_tfidf(texts, 3000, **params)
