@@ -3,9 +3,11 @@
 VADER's ``polarity_scores`` is measured in the same run on the same messages, as the
 reference a user would otherwise reach for: once after ``predict()`` (each in its own pass,
 the p50/p99 numbers) and once taking turns with it message by message on as many other
-messages (the interleaved ratio, which the machine's drift cannot skew). Prints numbers
-only; targets are in docs/benchmarks.md.
-Usage: python benchmarks/predict_latency.py [--n 2000] [--model models/default]
+messages (the interleaved ratio, which the machine's drift cannot skew). Prints the numbers
+and records them, with the targets, the machine and the date, in
+``benchmarks/results/predict_latency.json``, which the model card reads.
+Usage: python benchmarks/predict_latency.py [--n 2000] [--batch 20000] [--model models/default]
+       [--results benchmarks/results]
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from interaction_classifier.evaluation.card import RESULTS_DIR, record_result
+
+# Upper bounds from the model issue (docs/benchmarks.md), recorded beside each result.
+TARGETS = {"predict_p50_ms": 1.0, "predict_p99_ms": 5.0, "cold_start_s_median_of_3": 2.0,
+           "rss_after_load_mb_max_of_3": 300.0}
 
 COLD = """
 import time, json, resource
@@ -57,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--batch", type=int, default=20000, help="rows for predict_batch")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
 
     colds = [json.loads(subprocess.run([sys.executable, "-c", COLD.format(model=args.model)],
@@ -76,7 +87,7 @@ def main() -> None:
     # messages neither has seen yet: a second pass over the same ones would meet warm caches
     unseen = messages(2 * args.n)[args.n:]
     ours_mixed, theirs_mixed = latencies([model.predict, vader.polarity_scores], unseen)
-    batch = messages(20000)
+    batch = messages(args.batch)
     t = time.perf_counter()
     for i in range(0, len(batch), 1000):
         model.predict_batch(batch[i:i + 1000])
@@ -99,6 +110,10 @@ def main() -> None:
     }
     for key, value in result.items():
         print(f"{key:32s} {value:12.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+    path = record_result("predict_latency", result, model_version=model.version,
+                         args={"n": args.n, "batch": args.batch, "model": args.model or "default"},
+                         targets=TARGETS, directory=args.results)
+    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

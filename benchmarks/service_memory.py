@@ -2,8 +2,10 @@
 
 spaCy keeps every new word in its vocabulary; ``text.get_nlp`` replaces the pipeline once it
 has grown by ``MAX_NEW_STRINGS``. The baseline in the same run is the same number of calls on
-real customer tweets, whose words repeat. Prints numbers only; results in docs/benchmarks.md.
+real customer tweets, whose words repeat. Prints the numbers and records them, with the
+machine and the date, in ``benchmarks/results/service_memory.json``, which the model card reads.
 Usage: python benchmarks/service_memory.py [--n 20000] [--words 10] [--model models/default]
+       [--results benchmarks/results]
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import argparse
 import random
 import string
 import time
+from pathlib import Path
 
 import numpy as np
+
+from interaction_classifier.evaluation.card import RESULTS_DIR, record_result
 
 
 def rss_mb() -> float:
@@ -43,6 +48,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--words", type=int, default=10)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
 
     from interaction_classifier import load_model
@@ -51,13 +57,23 @@ def main() -> None:
 
     model = load_model(args.model)
     model.predict("warm-up")
-    print({"after_load_rss_mb": round(rss_mb(), 1), "max_new_strings": MAX_NEW_STRINGS})
+    after_load = round(rss_mb(), 1)
+    print({"after_load_rss_mb": after_load, "max_new_strings": MAX_NEW_STRINGS})
     tweets = load("twcs").query("inbound")["text"].tolist()
-    print("baseline, real tweets:", run(model, [tweets[i % len(tweets)] for i in range(args.n)]))
+    baseline = run(model, [tweets[i % len(tweets)] for i in range(args.n)])
+    print("baseline, real tweets:", baseline)
     rng = random.Random(0)
     novel = [" ".join("".join(rng.choices(string.ascii_lowercase, k=8))
                       for _ in range(args.words)) for _ in range(args.n)]
-    print(f"novel words ({args.n * args.words:,}):", run(model, novel))
+    novel_run = run(model, novel)
+    print(f"novel words ({args.n * args.words:,}):", novel_run)
+    result = {"after_load_rss_mb": after_load, "max_new_strings": MAX_NEW_STRINGS,
+              "calls": args.n, "novel_words": args.n * args.words, "baseline": baseline,
+              "novel": novel_run}
+    path = record_result("service_memory", result, model_version=model.version,
+                         args={"n": args.n, "words": args.words,
+                               "model": args.model or "default"}, directory=args.results)
+    print(f"recorded in {path}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def measure(value: float, unit: str, signed: bool = False) -> str:
         return f"{value:{sign},.0f} {unit}"
     if unit == "x":
         return f"{value:{sign}.1f}x"
-    return f"{value:{sign}.2f} {unit}"
+    return f"{value:{sign}.3g} {unit}"
 
 
 def interval_text(metrics: dict[str, Any]) -> str:
@@ -150,8 +150,8 @@ def context(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> dic
         "manifest": manifest, "sets": sets, "heads": heads, "detail_set": detail,
         "per_class": {h: _per_class(sets[detail][h], labels) for h, labels in heads.items()
                       if h in sets[detail]},
-        "abstain": [(s, h, m["abstain"]) for s, by_head in sets.items()
-                    for h, m in by_head.items() if isinstance(m.get("abstain"), dict)],
+        "abstain": [(s, h, by_head[h]["abstain"]) for s, by_head in sets.items()
+                    for h in heads if isinstance(by_head.get(h, {}).get("abstain"), dict)],
         "semeval": semeval,
         "per_source": _per_source(metrics["test_per_source"])
         if metrics.get("test_per_source") else None,

@@ -1,23 +1,15 @@
-"""Evaluation: per-head metrics on the held-out split, the gold set and SemEval, plus plots.
-
-The same report is produced after training (and logged to MLflow) and by
-``interaction-classifier evaluate`` for any saved model.
-"""
+"""Evaluation measures: per-head metrics with bootstrap intervals, calibration, abstention,
+urgency ROC-AUC, per-source scores and the held-out SemEval benchmark (plots: ``plots.py``;
+the whole report: ``report.py``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
-    confusion_matrix,
     f1_score,
     precision_recall_fscore_support,
     recall_score,
@@ -55,17 +47,23 @@ def macro_f1_interval(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
 
 
 def head_metrics(y_true: pd.Series, y_pred: pd.Series, labels: list[str]) -> dict[str, Any]:
-    """Macro-F1 (with a bootstrap interval), accuracy and per-class precision/recall/F1."""
+    """Macro-F1 (with a bootstrap interval), accuracy, macro and weighted precision/recall/F1
+    and per-class precision/recall/F1."""
     mask = y_true.notna().to_numpy()
     t, p = y_true[mask].astype(str).to_numpy(), y_pred[mask].astype(str).to_numpy()
     present = [lab for lab in labels if lab in set(t)]
     prec, rec, f1, support = precision_recall_fscore_support(t, p, labels=present,
                                                              zero_division=0)
+    averages = {avg: dict(zip(("precision", "recall", "f1"), map(float, (
+        precision_recall_fscore_support(t, p, labels=present, average=avg,
+                                        zero_division=0)[:3])), strict=True))
+        for avg in ("macro", "weighted")}
     return {
         "n": int(mask.sum()),
         "macro_f1": float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
         "macro_f1_ci95": macro_f1_interval(t, p, present),
         "accuracy": float(accuracy_score(t, p)),
+        **averages,
         "per_class": {lab: {"precision": float(a), "recall": float(b), "f1": float(c),
                             "support": int(d)}
                       for lab, a, b, c, d in zip(present, prec, rec, f1, support, strict=True)},
@@ -89,7 +87,7 @@ def evaluate_frame(model: Predictor, frame: pd.DataFrame) -> tuple[dict[str, Any
     for head, linear in model.model.heads.items():
         if head in frame:
             out[head] = head_metrics(frame[head], pred[head], linear.classes)
-    if "urgency" in frame and "urgency" in pred:
+    if "urgency" in frame and model.model.urgency is not None:
         out["urgency"] = {"roc_auc_urgent": urgency_auc(frame["urgency"], pred["urgency"]),
                           **head_metrics(frame["urgency"], pred["priority"],
                                          ["critical", "high", "normal", "low"])}
@@ -127,63 +125,6 @@ def semeval_report(model: Predictor, limit: int | None = None) -> dict[str, floa
         "model_macro_f1": float(f1_score(gold, ours, average="macro")),
         "vader_macro_f1": float(f1_score(gold, vader, average="macro")),
     }
-
-
-def plot_confusion(y_true: pd.Series, y_pred: pd.Series, labels: list[str], title: str,
-                   path: Path) -> Path:
-    """Row-normalised confusion matrix as a PNG."""
-    mask = y_true.notna().to_numpy()
-    cm = confusion_matrix(y_true[mask].astype(str), y_pred[mask].astype(str), labels=labels)
-    norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
-    many = len(labels) > 20  # large label sets: bounded size, no per-cell counts
-    size = (min(0.2 * len(labels) + 4, 20), min(0.2 * len(labels) + 3.5, 19)) if many else \
-        (1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5)
-    fig, ax = plt.subplots(figsize=size)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ticks = {"fontsize": 5} if many else {}
-    ax.set_xticks(range(len(labels)), labels, rotation=45 if not many else 90,
-                  ha="right" if not many else "center", **ticks)
-    ax.set_yticks(range(len(labels)), labels, **ticks)
-    for i, j in ([] if many else np.ndindex(cm.shape)):
-        ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                color="white" if norm[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_calibration(y_true: pd.Series, proba: pd.DataFrame, title: str, path: Path,
-                     bins: int = 10) -> Path:
-    """Reliability diagram of the top-label confidence."""
-    mask = y_true.notna().to_numpy()
-    labels = [c.split("__", 1)[1] for c in proba.columns]
-    p = proba[mask].to_numpy()
-    conf = p.max(axis=1)
-    correct = np.asarray(labels, dtype=object)[p.argmax(axis=1)] == y_true[mask].to_numpy()
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
-    xs, ys, ns = [], [], []
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            xs.append(conf[sel].mean())
-            ys.append(correct[sel].mean())
-            ns.append(int(sel.sum()))
-    ece = expected_calibration_error(y_true, proba, bins)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "--", color="grey")
-    ax.plot(xs, ys, "o-")
-    ax.set_xlabel("confidence (top label)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"{title}\nECE = {ece:.3f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _top_label(y_true: pd.Series, proba: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,119 @@
+"""The evaluation report of any model: one section per labelled set, one entry per head.
+
+Per head: n, accuracy, macro-F1 with its 95% bootstrap interval, macro and weighted
+precision/recall/F1, per-class scores, ECE, what the model's review threshold buys
+(``abstain``) and the coverage/accuracy table over thresholds (``abstain_table``), the most
+confused label pairs; confusion, calibration and abstention plots when asked. The default
+model adds the gold set, per-source scores of the test split and SemEval-2016. The same
+report is written at training time (and logged to MLflow) and by ``evaluate``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interaction_classifier.evaluation import metrics, plots
+from interaction_classifier.serving.predictor import Predictor
+
+GOLD_HEADS = ("interaction_type", "journey_stage", "sentiment")
+
+
+def most_confused(y_true: pd.Series, y_pred: pd.Series, texts: pd.Series, top: int = 10,
+                  examples: int = 3) -> list[dict[str, Any]]:
+    """The most frequent (true, predicted) error pairs, each with a few example texts."""
+    mask = y_true.notna() & (y_true.astype(str) != y_pred.astype(str))
+    errors = pd.DataFrame({"true": y_true[mask], "predicted": y_pred[mask], "text": texts[mask]})
+    pairs = errors.groupby(["true", "predicted"]).size().sort_values(ascending=False,
+                                                                     kind="stable")
+    return [{"true": t, "predicted": p, "count": int(n),
+             "examples": errors.loc[(errors["true"] == t) & (errors["predicted"] == p),
+                                    "text"].head(examples).tolist()}
+            for (t, p), n in pairs.head(top).items()]
+
+
+def head_report(base: dict[str, Any], y_true: pd.Series, pred: pd.DataFrame, head: str,
+                classes: list[str], threshold: float, texts: pd.Series) -> dict[str, Any]:
+    """A head's metrics (``base``, from ``metrics.evaluate_frame``) plus calibration, the
+    review threshold's effect and the confused pairs."""
+    proba = pred[[f"p_{head}__{c}" for c in classes]]
+    return {**base, "ece": metrics.expected_calibration_error(y_true, proba),
+            "abstain": metrics.abstention(y_true, proba, threshold),
+            "abstain_table": metrics.abstain_table(y_true, proba),
+            "most_confused": most_confused(y_true, pred[head], texts)}
+
+
+def set_report(predictor: Predictor, frame: pd.DataFrame, name: str,
+               plots_dir: Path | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every head the frame has labels for (columns named as the heads); also the
+    predictions. Plots go to ``plots_dir`` as ``<kind>_<set>_<head>.png``."""
+    model = predictor.model
+    found, pred = metrics.evaluate_frame(predictor, frame)
+    out: dict[str, Any] = {}
+    for head, base in found.items():
+        if head not in model.heads:  # urgency: scored from the priority tier
+            out[head] = base
+            continue
+        classes = model.heads[head].classes
+        out[head] = head_report(base, frame[head], pred, head, classes,
+                                model.abstain.get(head, 0.0), frame["text"])
+        if plots_dir is not None:
+            proba = pred[[f"p_{head}__{c}" for c in classes]]
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            plots.plot_confusion(frame[head], pred[head], classes, f"{name}: {head}",
+                                 plots_dir / f"confusion_{name}_{head}.png")
+            plots.plot_calibration(frame[head], proba, f"{name}: {head}",
+                                   plots_dir / f"calibration_{name}_{head}.png")
+            plots.plot_abstain(out[head]["abstain_table"], f"{name}: {head}",
+                               plots_dir / f"abstain_{name}_{head}.png")
+    return out, pred
+
+
+def evaluation_report(predictor: Predictor, test: pd.DataFrame, plots_dir: Path | None = None
+                      ) -> dict[str, Any]:
+    """The report on one labelled frame (``text`` + one column per head evaluated): head ->
+    metrics, and ``score``, the mean macro-F1 of the model's heads found in it."""
+    section, _ = set_report(predictor, test, "test", plots_dir)
+    if not section:
+        raise ValueError(f"no column named after a head of the model: heads "
+                         f"{list(predictor.model.heads)}, columns {list(test.columns)}")
+    scored = [section[h]["macro_f1"] for h in predictor.model.heads if h in section]
+    return {**section, "score": float(np.mean(scored))}
+
+
+def default_report(predictor: Predictor, corpus: pd.DataFrame, plots_dir: Path | None = None,
+                   semeval_limit: int | None = None) -> dict[str, Any]:
+    """The default model's report: the corpus test split (with per-source scores), the gold
+    set and held-out SemEval-2016; ``score`` is :func:`gold_score`."""
+    from interaction_classifier.data.gold import load_gold
+
+    test = corpus[corpus["split"] == "test"]
+    report: dict[str, Any] = {}
+    report["test"], pred = set_report(predictor, test, "test", plots_dir)
+    report["test_per_source"] = metrics.per_source(
+        test, pred, list(predictor.model.heads)).to_dict(orient="records")
+    report["gold"], _ = set_report(predictor, load_gold(), "gold", plots_dir)
+    report["semeval_heldout"] = metrics.semeval_report(predictor, limit=semeval_limit)
+    report["score"] = report["gold_score"] = gold_score(report)
+    return report
+
+
+def gold_score(report: dict[str, Any]) -> float:
+    """The number the default model's champion alias is decided on: mean gold macro-F1 of
+    the three heads and the urgency ROC-AUC."""
+    gold = report["gold"]
+    parts = [gold[h]["macro_f1"] for h in GOLD_HEADS]
+    parts.append(gold["urgency"]["roc_auc_urgent"] or 0.0)
+    return float(sum(parts) / len(parts))
+
+
+def without_texts(report: Any) -> Any:
+    """The report minus example texts, for the manifest (``evaluation.json`` keeps them)."""
+    if isinstance(report, dict):
+        return {k: without_texts(v) for k, v in report.items() if k != "examples"}
+    if isinstance(report, list):
+        return [without_texts(v) for v in report]
+    return report
