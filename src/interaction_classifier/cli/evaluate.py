@@ -1,51 +1,98 @@
-"""``evaluate``: the evaluation report of a saved model."""
+"""``evaluate``: the evaluation report of any saved model, on a labelled file or (the default
+model) on the corpus test split, the gold set and SemEval."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
 
 
+def head_columns(label_column: list[str] | None, heads: list[str]) -> dict[str, str]:
+    """``--label-column`` values as head -> file column: ``HEAD=COLUMN``, or a column named
+    as a head; none given: every head (the file must have a column per head)."""
+    pairs = [c.split("=", 1) if "=" in c else (c, c) for c in label_column or heads]
+    unknown = [h for h, _ in pairs if h not in heads]
+    if unknown:
+        raise typer.BadParameter(f"{unknown} are not heads of this model; heads: {heads} "
+                                 "(map a column with HEAD=COLUMN)", param_hint="--label-column")
+    return dict(pairs)
+
+
 def evaluate(
     model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Labelled file (CSV, TSV, Parquet, JSONL) to evaluate on.")] = None,
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    label_column: Annotated[list[str] | None, typer.Option(
+        help="Label column named as a head, or HEAD=COLUMN; repeatable. Default: every "
+             "head.")] = None,
+    plots: Annotated[Path | None, typer.Option(help="Write the plots to this folder.")] = None,
     semeval_limit: Annotated[int | None, typer.Option(help="Sample SemEval rows.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print the evaluation report (test split, gold set, SemEval) for a saved model."""
-    from interaction_classifier.data.corpus import read_corpus
+    """Print the evaluation report of a saved model: on --data for any model; without it,
+    the default model's report on the corpus test split, the gold set and SemEval."""
+    from interaction_classifier.evaluation.report import default_report, evaluation_report
     from interaction_classifier.serving.predictor import load_model
-    from interaction_classifier.training.train import evaluation_report, gold_score
+    from interaction_classifier.training.data import DataError, labelled_frame
 
     predictor = load_model(model)
-    report = evaluation_report(predictor, read_corpus(), semeval_limit=semeval_limit)
-    report["gold_score"] = gold_score(report)
+    heads = list(predictor.model.heads)
+    if data is not None:
+        columns = head_columns(label_column, heads)
+        try:
+            frame = labelled_frame(data, text_column, columns)
+        except DataError as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from exc
+        report = evaluation_report(predictor, frame, plots)
+    elif predictor.model.urgency is not None:
+        from interaction_classifier.data.corpus import read_corpus
+
+        report = default_report(predictor, read_corpus(), plots, semeval_limit)
+    else:
+        console.print("[bold red]error:[/] this model was trained on your own labels: pass "
+                      "--data FILE (its labelled test rows) and --label-column")
+        raise typer.Exit(2)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print_report(report)
 
 
-def print_report(report: dict) -> None:
-    """One table per set, narrow enough for an 80-column terminal or a CI log."""
+def _set_table(name: str, section: dict[str, Any]) -> Table:
+    """One row per head, narrow enough for an 80-column terminal or a CI log."""
     from interaction_classifier.evaluation.card import interval_text
 
-    for name in ("test", "gold"):
-        table = Table("head", "n", "macro-F1", "95% interval", "acc.", "ECE", "AUC",
-                      title=f"{name} set", title_justify="left")
-        for head, m in report[name].items():
-            auc = m.get("roc_auc_urgent")
-            table.add_row(head, str(m["n"]), f"{m['macro_f1']:.3f}", interval_text(m),
-                          f"{m['accuracy']:.3f}", f"{m['ece']:.3f}" if "ece" in m else "",
-                          f"{auc:.3f}" if auc is not None else "")
-        console.print(table)
-    console.print("AUC: urgency ROC-AUC, critical/high against the rest.")
-    s = report["semeval_heldout"]
-    console.print(f"SemEval-2016 test (n={s['n']}): macro recall {s['model_macro_recall']:.3f} "
-                  f"vs VADER {s['vader_macro_recall']:.3f}")
+    table = Table("head", "n", "macro-F1", "95% interval", "acc.", "ECE", "AUC/review",
+                  title=f"{name} set", title_justify="left")
+    for head, m in section.items():
+        if not isinstance(m, dict) or "macro_f1" not in m:
+            continue
+        auc = m.get("roc_auc_urgent")
+        review = m.get("abstain", {}).get("review_rate")
+        last = f"{auc:.3f}" if auc is not None else f"{review:.1%}" if review is not None else ""
+        table.add_row(escape(head), str(m["n"]), f"{m['macro_f1']:.3f}", interval_text(m),
+                      f"{m['accuracy']:.3f}", f"{m['ece']:.3f}" if "ece" in m else "", last)
+    return table
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The report of either shape: the default model's (test, gold, SemEval) or one set's."""
+    sets = {s: report[s] for s in ("test", "gold") if isinstance(report.get(s), dict)} \
+        or {"evaluation": report}
+    for name, section in sets.items():
+        console.print(_set_table(name, section))
+    console.print("AUC: urgency ROC-AUC, critical/high against the rest; review: share of rows "
+                  "below the model's review threshold.")
+    if s := report.get("semeval_heldout"):
+        console.print(f"SemEval-2016 test (n={s['n']}): macro recall "
+                      f"{s['model_macro_recall']:.3f} vs VADER {s['vader_macro_recall']:.3f}")

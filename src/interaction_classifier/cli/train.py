@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,10 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from interaction_classifier.cli.evaluate import print_report
-from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR
+from interaction_classifier.config import CONFIGS_DIR, DEFAULT_CONFIG, MODELS_DIR
 
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
 console = Console()
+RETRAIN_CONFIG = CONFIGS_DIR / "retrain.toml"
 
 
 @corpus_app.command("build")
@@ -51,83 +52,71 @@ def corpus_stats(
     typer.echo(counts_markdown(read_corpus(load_corpus_config(config).output)))
 
 
+def cli_overrides(data: Path | None, text_column: str | None, label_column: list[str] | None,
+                  split_column: str | None, budget: float | None) -> dict[str, Any]:
+    """The command-line options as a config fragment merged over the config file."""
+    given = {"path": str(data) if data else None, "text_column": text_column,
+             "label_columns": label_column or None, "split_column": split_column}
+    overrides: dict[str, Any] = {}
+    if any(v is not None for v in given.values()):
+        overrides["data"] = {k: v for k, v in given.items() if v is not None}
+    if budget is not None:
+        overrides["search"] = {"budget_minutes": budget}
+    return overrides
+
 
 def train(
-    config: Annotated[Path, typer.Option(help="Training config (TOML).")] = DEFAULT_CONFIG,
+    config: Annotated[Path | None, typer.Option(
+        help="Training config (TOML). Default: configs/default.toml, or configs/retrain.toml "
+             "with --data.")] = None,
     output: Annotated[Path, typer.Option(help="Model directory to write.")] = MODELS_DIR
     / "candidate",
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
     data: Annotated[Path | None, typer.Option(
-        help="Retrain on your own labelled table (CSV, TSV, Parquet, JSONL).")] = None,
+        help="Train on your own labelled table (CSV, TSV, Parquet, JSONL).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
     label_column: Annotated[list[str] | None, typer.Option(
         help="Label column; repeat for one head per column.")] = None,
     split_column: Annotated[str | None, typer.Option(
         help="Optional column with train/valid/test per row.")] = None,
     budget: Annotated[float | None, typer.Option(
-        help="Minutes of model selection (successive halving); 0 uses the profile.")] = None,
-    profile: Annotated[str | None, typer.Option(help="Retraining profile: fast.")] = None,
+        help="Minutes of model selection (successive halving); 0: none.")] = None,
 ) -> None:
-    """Train the four-head model from the built corpus, or (with --data, or a config with a
-    [data] table) retrain on your own labels; evaluate, save and track it."""
-    from interaction_classifier.config import read_toml
+    """Train a model from a config: the four-head default model ([corpus]) or a model on your
+    own labels ([data], or --data); evaluate, save and track it."""
+    from interaction_classifier.config import ConfigError
+    from interaction_classifier.data.registry import DataError as RegistryError
+    from interaction_classifier.training.config import load_config
+    from interaction_classifier.training.data import DataError
+    from interaction_classifier.training.run import run
 
-    raw = read_toml(config) if config != DEFAULT_CONFIG or data is None else {}
-    if data is None and "data" not in raw:
-        from interaction_classifier.training.train import run_training
-
-        report = run_training(config, output, track=track)
-        print_report(report)
-        console.print(escape(f"model written to {output}"))
-        return
-    _retrain(raw, output, track, data, text_column, label_column, split_column, budget,
-             profile)
-
-
-def _retrain(raw: dict, output: Path, track: bool, data: Path | None, text_column: str | None,
-             label_column: list[str] | None, split_column: str | None, budget: float | None,
-             profile: str | None) -> None:
-    """Run the generic trainer with CLI values over the config file's, and print the result."""
-    from interaction_classifier.training.retrain import RetrainError, resolve_config, run_retraining
-
-    given = {"path": str(data) if data else None, "text_column": text_column,
-             "label_columns": label_column or None, "split_column": split_column}
-    overrides: dict = {"data": {k: v for k, v in given.items() if v is not None}}
-    if budget is not None:
-        overrides["search"] = {"budget_minutes": budget}
-    if profile is not None:
-        overrides["profile"] = profile
+    base = config or (RETRAIN_CONFIG if data is not None else DEFAULT_CONFIG)
     try:
-        result = run_retraining(resolve_config(raw, overrides), output, track=track)
-    except RetrainError as exc:
+        cfg = load_config(base, cli_overrides(data, text_column, label_column, split_column,
+                                              budget))
+        result = run(cfg, output, track=track, config_path=base)
+    except (ConfigError, DataError, RegistryError) as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
-    table = Table("head", "n test", "accuracy", "macro-F1", "weighted-F1", "ECE")
-    for head in result["manifest"]["heads"]:
-        m = result["report"][head]
-        table.add_row(escape(head), str(m["n"]), f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}",
-                      f"{m['weighted']['f1']:.4f}", f"{m['ece']:.3f}")
-    console.print(table)
-    console.print(escape(f"model written to {output}; configuration to {result['config_path']}"))
-    if "mlflow" in result["manifest"]:
-        console.print(f"MLflow run {result['manifest']['mlflow']['run_id']}")
-
+    print_report(result.report)
+    console.print(escape(f"model {result.manifest['version']} written to {output}; "
+                         f"configuration to {result.config_path}"))
+    if "mlflow" in result.manifest:
+        console.print(f"MLflow run {result.manifest['mlflow']['run_id']}")
 
 
 def compare(
     run_a: Annotated[str, typer.Argument(help="MLflow run id A.")],
     run_b: Annotated[str, typer.Argument(help="MLflow run id B.")],
 ) -> None:
-    """Show two MLflow runs side by side: the params that differ and the headline metrics."""
+    """Show two MLflow runs (of any kind) side by side: the params that differ and the
+    headline metrics."""
     from interaction_classifier.training import tracking
-    from interaction_classifier.training.retrain import compare_runs
 
-    tracking.setup("interaction-classifier-retrain")
-    params, metrics = compare_runs(run_a, run_b)
+    tracking.connect()
+    params, metrics = tracking.compare_runs(run_a, run_b)
     for frame in (params, metrics):
         table = Table(*frame.columns)
         for row in frame.itertuples(index=False):
             table.add_row(*(f"{v:.4f}" if isinstance(v, float) else escape(str(v)) for v in row))
         console.print(table)
-
-

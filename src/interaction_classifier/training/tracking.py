@@ -1,12 +1,21 @@
-"""MLflow tracking: runs, the pyfunc model, the registry and the ``champion`` alias.
+"""MLflow tracking: one function logs a training run of any model; names made safe for any
+label; the pyfunc model, the registry and the ``champion`` alias; comparing two runs.
 
 The default store is an embedded SQLite database in the project (``mlflow.db``, artifacts
 in ``mlruns/``); ``MLFLOW_TRACKING_URI`` points runs at any tracking server instead.
+MLflow accepts only letters, digits, ``_ - . /``, space (and ``:``) in metric, param and tag
+names, while labels are free text (``reverted_card_payment?``, ``Billing & Payments``): every
+name is sanitised, and ``names.json`` (logged with the run) maps each changed name back to
+the original.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,18 +29,35 @@ from interaction_classifier.config import PROJECT_ROOT
 from interaction_classifier.serving.pyfunc import InteractionClassifierPyfunc
 
 CHAMPION = "champion"
+NAMES_FILE = "names.json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. ]")
+EXAMPLES = ["My card was stolen, please block it now!", "How do I change my PIN?"]
+
+
+def connect() -> str:
+    """Point MLflow at the configured store; returns the tracking URI."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    return uri
 
 
 def setup(experiment: str) -> str:
     """Point MLflow at the configured store and experiment; returns the tracking URI."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
+    uri = connect()
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None if os.environ.get("MLFLOW_TRACKING_URI") else \
             (PROJECT_ROOT / "mlruns").as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
     return uri
+
+
+def safe_name(name: str) -> str:
+    """An MLflow-safe name: unsafe characters (anything but ASCII letters, digits, ``_ - .``
+    and space) become ``_``, and a name that changed gets 6 hex of its sha256, so that two
+    labels differing only in unsafe characters stay two names."""
+    safe = _UNSAFE.sub("_", name)
+    return safe if safe == name else f"{safe}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def _flatten(tree: dict[str, Any], prefix: str, leaf: Callable[[Any], Any]) -> dict[str, Any]:
@@ -52,10 +78,22 @@ def flat_params(cfg: dict[str, Any]) -> dict[str, str]:
 
 
 def flatten_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """Nested metric dicts to MLflow keys like ``gold.sentiment.macro_f1``; non-numbers
-    (labels, lists, None) are left out."""
+    """Nested metric dicts to keys like ``gold.sentiment.macro_f1``; non-numbers (labels,
+    lists, None) are left out."""
     return _flatten(metrics, "", lambda v: float(v) if isinstance(v, int | float)
                     and not isinstance(v, bool) else None)
+
+
+def sanitise(values: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """``values`` with each part of every dotted key made safe; ``names`` collects
+    safe -> original for the keys that changed."""
+    out = {}
+    for key, value in values.items():
+        safe = ".".join(safe_name(part) for part in key.split("."))
+        if safe != key:
+            names[safe] = key
+        out[safe] = value
+    return out
 
 
 def log_model_dir(model_dir: Path, example: pd.DataFrame, output: pd.DataFrame,
@@ -85,3 +123,57 @@ def promote_if_better(name: str, version: str, score: float, metric: str) -> boo
             return False
     client.set_registered_model_alias(name, CHAMPION, version)
     return True
+
+
+def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any],
+              params: dict[str, Any], experiment: str, registered_model: str,
+              files: list[Path]) -> dict[str, Any]:
+    """Log one training run: params, metrics (``score`` among them), tags, ``files`` (config,
+    evaluation, plots) and the model as a registered pyfunc; move ``champion`` to it only if
+    its ``score`` beats the champion's. Returns the ids for the manifest."""
+    from interaction_classifier.serving.predictor import load_model
+
+    setup(experiment)
+    names: dict[str, str] = {}
+    kind = manifest["kind"]
+    with mlflow.start_run(run_name=f"{kind}-{manifest['version']}") as run:
+        mlflow.log_params(sanitise(flat_params(params), names))
+        mlflow.set_tags(sanitise({"model_version": manifest["version"], "kind": kind,
+                                  "heads": ",".join(manifest["heads"])}, names))
+        metrics = {k: v for k, v in report.items() if k != "test_per_source"}
+        mlflow.log_metrics(sanitise(flatten_metrics(metrics), names))
+        mlflow.log_dict(names, NAMES_FILE)
+        for path in files:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            elif path.is_file():
+                mlflow.log_artifact(str(path))
+        predictor = load_model(output_dir)
+        example = pd.DataFrame({"text": EXAMPLES})
+        with tempfile.TemporaryDirectory() as tmp:  # the directory is rewritten afterwards
+            copy = Path(tmp) / "model"
+            shutil.copytree(output_dir, copy)
+            info = log_model_dir(copy, example, predictor.predict_batch(EXAMPLES),
+                                 registered_model)
+        version = str(info.registered_model_version)
+        champion = promote_if_better(registered_model, version, report["score"], "score")
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri,
+            "registered_model": registered_model, "registered_version": version,
+            "champion": champion}
+
+
+def compare_runs(run_a: str, run_b: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Params that differ and headline metrics (no per-class or abstention rows) of two
+    MLflow runs of any kind, side by side."""
+    client = MlflowClient()
+    a, b = client.get_run(run_a).data, client.get_run(run_b).data
+    params = pd.DataFrame(
+        [{"param": k, "A": a.params.get(k), "B": b.params.get(k)}
+         for k in sorted(set(a.params) | set(b.params)) if a.params.get(k) != b.params.get(k)],
+        columns=["param", "A", "B"])
+    keys = sorted(k for k in set(a.metrics) | set(b.metrics)
+                  if ".per_class." not in k and ".abstain" not in k)
+    metrics = pd.DataFrame([{"metric": k, "A": a.metrics.get(k), "B": b.metrics.get(k)}
+                            for k in keys], columns=["metric", "A", "B"])
+    metrics["B - A"] = metrics["B"] - metrics["A"]
+    return params, metrics

@@ -23,8 +23,10 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
 from interaction_classifier.text.pipeline import prepare_many
+from interaction_classifier.training.config import TrainingConfig, merge
+from interaction_classifier.training.estimators import fit_linear, make_featurizer
 
-# Every key is ``section.key`` of the retraining config (see docs/retraining.md).
+# Every key is ``section.key`` of the training config (see docs/retraining.md).
 SPACE: dict[str, list[Any]] = {
     "features.word_ngram_range": [[1, 1], [1, 2], [1, 3]],
     "features.word_min_df": [1, 2],
@@ -32,7 +34,7 @@ SPACE: dict[str, list[Any]] = {
     "features.sublinear_tf": [True, False],
     "model.classifier": ["logreg", "svm", "svm+logreg"],
     "model.svm_C": [0.1, 0.3, 0.5, 1.0, 3.0],
-    "model.logreg_C": [3.0, 10.0, 30.0, 100.0],
+    "model.C": [3.0, 10.0, 30.0, 100.0],
     "model.class_weight": ["none", "balanced"],
 }
 MAX_CANDIDATES = 81
@@ -41,13 +43,14 @@ MAX_CANDIDATES = 81
 def effective(params: dict[str, Any]) -> tuple:
     """A candidate's identity, ignoring the C of a classifier it does not use."""
     kind = params["model.classifier"]
-    drop = {"svm": "model.logreg_C", "logreg": "model.svm_C"}.get(kind)
+    drop = {"svm": "model.C", "logreg": "model.svm_C"}.get(kind)
     return tuple(sorted((k, str(v)) for k, v in params.items() if k != drop))
 
 
-def candidates(base: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
-    """The profile's own settings first, then distinct seeded samples of the space."""
-    first = {key: base[key.split(".")[0]][key.split(".")[1]] for key in SPACE}
+def candidates(base: TrainingConfig, n: int, seed: int) -> list[dict[str, Any]]:
+    """The config's own settings first, then distinct seeded samples of the space."""
+    dumped = base.model_dump(mode="json")
+    first = {key: dumped[key.split(".")[0]][key.split(".")[1]] for key in SPACE}
     grid = [dict(zip(SPACE, values, strict=True))
             for values in itertools.product(*SPACE.values())]
     random.Random(seed).shuffle(grid)
@@ -61,13 +64,13 @@ def candidates(base: dict[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def apply(cfg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The config with a candidate's values filled in."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+def apply(cfg: TrainingConfig, params: dict[str, Any]) -> TrainingConfig:
+    """The config with a candidate's values filled in (validated again)."""
+    update: dict[str, Any] = {}
     for key, value in params.items():
         section, name = key.split(".")
-        out[section][name] = value
-    return out
+        update.setdefault(section, {})[name] = value
+    return TrainingConfig.model_validate(merge(cfg.model_dump(), update))
 
 
 def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.ndarray:
@@ -83,18 +86,16 @@ def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.n
 
 
 def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np.ndarray,
-               val_idx: np.ndarray, cfg: dict[str, Any]) -> float:
+               val_idx: np.ndarray, cfg: TrainingConfig) -> float:
     """Accuracy of one candidate on one fold."""
-    from interaction_classifier.training.retrain import featurizer_from, fit_linear
-
     normalised, surface = prepared
     fit_rows = ([normalised[i] for i in fit_idx], [surface[i] for i in fit_idx])
-    featurizer = featurizer_from(cfg["features"])
+    featurizer = make_featurizer(cfg.features)
     featurizer.fit_normalised(*fit_rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings on tiny rungs
         head = fit_linear("search", featurizer.transform_normalised(*fit_rows), y[fit_idx],
-                          cfg["model"], int(cfg["seed"]))
+                          cfg.model, cfg.seed)
     X_val = featurizer.transform_normalised([normalised[i] for i in val_idx],
                                             [surface[i] for i in val_idx])
     pred = np.asarray(head.classes, dtype=object)[head.logits(X_val).argmax(axis=1)]
@@ -102,9 +103,9 @@ def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np
 
 
 def cv_score(prepared: tuple[list[str], list[str]], y: np.ndarray, idx: np.ndarray,
-             cfg: dict[str, Any], folds: int, pool: Parallel) -> float:
+             cfg: TrainingConfig, folds: int, pool: Parallel) -> float:
     """Mean stratified k-fold accuracy on the rows ``idx``."""
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(cfg["seed"]))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cfg.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes smaller than the fold count
         splits = list(splitter.split(idx, y[idx]))
@@ -112,16 +113,16 @@ def cv_score(prepared: tuple[list[str], list[str]], y: np.ndarray, idx: np.ndarr
     return float(np.mean(scores))
 
 
-def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Successive halving on the first label column; returns the chosen config and a log."""
+def search(train: pd.DataFrame, cfg: TrainingConfig
+           ) -> tuple[TrainingConfig, dict[str, Any]]:
+    """Successive halving on the first label column; returns the chosen config (search off,
+    so that re-running it repeats the chosen model) and a log."""
     started = time.perf_counter()
-    budget = float(cfg["search"]["budget_minutes"]) * 60.0
-    folds, factor, seed = int(cfg["search"]["folds"]), int(cfg["search"]["factor"]), \
-        int(cfg["seed"])
-    head = cfg["data"]["label_columns"][0]
+    budget = cfg.search.budget_minutes * 60.0
+    folds, factor, seed = cfg.search.folds, cfg.search.factor, cfg.seed
+    head = cfg.data.label_columns[0]
     rows = train[train[head].notna()]
-    prepared = prepare_many(rows["text"].tolist(), bool(cfg["features"].get("mark_negation")),
-                            surface=True)
+    prepared = prepare_many(rows["text"].tolist(), cfg.features.mark_negation, surface=True)
     y = rows[head].to_numpy().astype(str)
     n_classes = len(np.unique(y))
     sizes = [len(y) // factor ** k for k in (2, 1)
@@ -155,6 +156,8 @@ def search(train: pd.DataFrame, cfg: dict[str, Any]) -> tuple[dict[str, Any], di
             survivors = [e["params"] for e in results[:max(1, len(results) // factor)]]
     best = results[0]
     log = {"space": SPACE, "sizes": sizes, "n_candidates": n0, "best": best,
-           "budget_minutes": cfg["search"]["budget_minutes"],
+           "budget_minutes": cfg.search.budget_minutes,
            "seconds": round(time.perf_counter() - started, 1), "history": history}
-    return apply(cfg, best["params"]), log
+    chosen = apply(cfg, best["params"])
+    return chosen.model_copy(update={"search": chosen.search.model_copy(
+        update={"budget_minutes": 0.0})}), log
