@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.models.model import InteractionModel, LinearHead, driver_flags
 from interaction_classifier.text.cues import CueMatcher
 from interaction_classifier.training.config import TrainingConfig
@@ -31,7 +30,7 @@ from interaction_classifier.training.weights import head_rows, head_weights
 HEADS = ("interaction_type", "journey_stage", "sentiment")
 
 
-def fit_corpus_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMatcher,
+def train_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMatcher,
                      version: str) -> InteractionModel:
     """Fit the full default model from a built corpus."""
     mcfg, weights_cfg = cfg.model, cfg.model.model_dump()
@@ -103,7 +102,3 @@ def run_training(config_path: Path, output_dir: Path, track: bool = True,
     return run(load_config(config_path, overrides), Path(output_dir), track=track,
                version=version, config_path=Path(config_path)).report
 
-
-def default_matcher() -> CueMatcher:
-    """The cue matcher of the shipped patterns."""
-    return CueMatcher(PATTERNS_DIR)
