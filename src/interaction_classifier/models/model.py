@@ -127,10 +127,9 @@ class UrgencyModel:
     def tiers_of(self, scores: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
         """The most urgent tier whose cut-off each score reaches, else the lowest tier: with
         cut-offs that fall with urgency (the defaults) this is the first tier reached."""
-        out = np.full(len(scores), self.low_tier, dtype=object)
-        for tier in reversed(list(cutoffs)):  # least urgent first; more urgent overwrite
-            out[scores >= cutoffs[tier]] = tier
-        return out
+        order = [(tier, cutoffs[tier]) for tier in reversed(self.classes) if tier in cutoffs]
+        return np.array([next((tier for tier, cut in order if s >= cut), self.low_tier)
+                         for s in scores.tolist()], dtype=object)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

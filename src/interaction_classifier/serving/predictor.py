@@ -47,8 +47,9 @@ class Predictor:
         self.model = model
         self.manifest = manifest
         self.path = path
-        self.review = model.review_thresholds(review)
-        self.priority = model.priority_cutoffs(priority)
+        model.review_thresholds(review)  # checked once here, merged on every call
+        model.priority_cutoffs(priority)
+        self.overrides = {"review": dict(review or {}), "priority": dict(priority or {})}
 
     @property
     def version(self) -> str:
@@ -70,21 +71,24 @@ class Predictor:
 
     def describe(self) -> dict:
         """The model's ``describe()`` with this predictor's thresholds."""
-        return {**self.model.describe(),
-                "thresholds": {"review": dict(self.review), "priority": dict(self.priority)}}
+        return {**self.model.describe(), "thresholds": {
+            "review": self.model.review_thresholds(self.overrides["review"]),
+            "priority": self.model.priority_cutoffs(self.overrides["priority"])}}
 
     def with_thresholds(self, review: Overrides = None, priority: Overrides = None
                         ) -> Predictor:
         """The same model with other default thresholds (checked now), e.g. for a scorer
         that only calls ``predict_batch(texts)``; this predictor is unchanged."""
         return Predictor(self.model, self.manifest, self.path,
-                         {**self.review, **self.model.review_thresholds(review)},
-                         {**self.priority, **self.model.priority_cutoffs(priority)})
+                         {**self.overrides["review"], **(review or {})},
+                         {**self.overrides["priority"], **(priority or {})})
 
-    def _thresholds(self, review: Overrides, priority: Overrides) -> dict[str, dict]:
-        """This predictor's thresholds with a call's overrides over them (the model checks)."""
-        return {"review": {**self.review, **(review or {})},
-                "priority": {**self.priority, **(priority or {})}}
+    def _thresholds(self, review: Overrides, priority: Overrides) -> dict[str, Overrides]:
+        """This predictor's overrides with a call's over them (the model checks and merges
+        them over its defaults)."""
+        return {kind: {**mine, **call} if call else mine or None
+                for kind, mine, call in (("review", self.overrides["review"], review),
+                                         ("priority", self.overrides["priority"], priority))}
 
     def _prepare(self, text: object) -> tuple[str, list[str], bool]:
         """Clean one input: returns text to score, reasons, and whether review is forced."""
@@ -129,10 +133,11 @@ class Predictor:
             for h, head in self.model.heads.items()
         }
         result["confidence"] = {h: max(p.values()) for h, p in result["probabilities"].items()}
-        if not forced:
+        if result["needs_review"] and not forced:
+            review_at = self.model.review_thresholds(thresholds["review"])
             extra += [f"needs review: low confidence in {h} ({c:.3f} < {limit:g})"
                       for h, c in result["confidence"].items()
-                      if c < (limit := thresholds["review"][h])]
+                      if c < (limit := review_at[h])]
         result["reasons"] = [*extra, *reasons[0]]
         result["model_version"] = self.version
         return result
