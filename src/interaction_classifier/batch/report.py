@@ -1,13 +1,15 @@
-"""A self-contained HTML report of a scoring run: charts and the top of the queue.
+"""A self-contained HTML report of a scoring run: charts, priority bars and the top of the queue.
 
-Charts are matplotlib PNGs embedded as base64 data URIs, so the page is one file that
-opens offline and can be attached to an e-mail; it references no external URL.
+The page is rendered by a Jinja2 template with autoescaping on, so message texts, label and
+column names can hold any markup. Charts are matplotlib PNGs embedded as base64 data URIs,
+so the page is one file that opens offline and can be attached to an e-mail; it references
+no external URL. What is shown follows the model: a model without urgency has no urgency
+histogram or priority bars, and its queue shows the ordering the run used.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 from typing import Any
@@ -16,29 +18,35 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from interaction_classifier.batch.run import URGENCY_BINS
-from interaction_classifier.io import atomic_path
+from interaction_classifier.batch.chunks import OK, STATUS_COLUMN
+from interaction_classifier.batch.stats import URGENCY_BINS
+from interaction_classifier.batch.triage import URGENCY, probability_column
+from interaction_classifier.io import write_text
 
 TEXT_PREVIEW = 280
 SENTIMENT_COLOURS = {"negative": "#c0392b", "neutral": "#7f8c8d", "positive": "#27ae60"}
+PRIORITY = "priority"
+CONFIDENCE = "lowest confidence"
+REASONS = "reasons"
 
 
 def _png(fig: plt.Figure) -> str:
-    """Encode and close a figure; returns an ``<img>`` tag with a data URI."""
+    """Encode and close a figure: the base64 PNG for a data URI."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img class="chart" alt="chart" src="data:image/png;base64,{data}">'
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def label_chart(labels: dict[str, dict[str, int]]) -> str:
-    """One horizontal bar chart per head."""
+def label_chart(labels: dict[str, dict[str, int]]) -> str | None:
+    """One horizontal bar chart per head (None without scored rows)."""
     heads = [h for h in labels if labels[h]]
     if not heads:
-        return "<p>No scored rows.</p>"
+        return None
     fig, axes = plt.subplots(1, len(heads), figsize=(4 * len(heads), 3), squeeze=False)
     for ax, head in zip(axes[0], heads, strict=True):
         counts = pd.Series(labels[head]).sort_values()
@@ -63,8 +71,6 @@ def urgency_chart(histogram: list[int]) -> str:
 
 def type_by_stage_chart(pairs: dict[str, int]) -> str:
     """Stacked bars: interaction types within each journey stage."""
-    if not pairs:
-        return "<p>No scored rows.</p>"
     table = pd.Series(pairs)
     table.index = pd.MultiIndex.from_tuples([tuple(k.split("|", 1)) for k in table.index],
                                             names=["interaction_type", "journey_stage"])
@@ -97,80 +103,147 @@ def sentiment_chart(daily: dict[str, dict[str, float]]) -> str:
     return _png(fig)
 
 
-def queue_table(top: pd.DataFrame, options: Any) -> str:
-    """The most urgent rows as an HTML table (texts shortened, everything escaped)."""
-    if top.empty:
-        return "<p>The queue is empty.</p>"
-    wanted = [options.id_column, options.time_column, "priority", "urgency",
-              "interaction_type", "journey_stage", "sentiment", "status",
-              options.text_column]
-    columns = [c for c in dict.fromkeys(wanted) if c and c in top.columns]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["#", *columns])
-    body = []
-    for rank, (_, row) in enumerate(top[columns].iterrows(), start=1):
-        cells = [f"<td>{rank}</td>"] + [f"<td>{html.escape(_cell(row[c]))}</td>"
-                                         for c in columns]
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def priority_bars(counts: dict[str, int], cutoffs: dict[str, float]) -> list[dict[str, Any]]:
+    """One bar per tier, most severe first: the tiers with a cut-off in the model's order
+    (most urgent first), then the tier below every cut-off."""
+    order = [t for t in cutoffs if t in counts] + [t for t in counts if t not in cutoffs]
+    total, most = sum(counts.values()), max(counts.values())
+    return [{"tier": t, "rows": counts[t], "share": counts[t] / total,
+             "width": 100 * counts[t] / most, "cutoff": cutoffs.get(t)} for t in order]
+
+
+def flagged(value: Any) -> bool:
+    """A review flag as read back from any output format (bool, numpy bool, NA)."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def _top_probability(row: pd.Series, head: str) -> float | None:
+    values = pd.to_numeric(row.filter(like=f"p_{head}__"), errors="coerce").dropna()
+    return float(values.max()) if len(values) else None
+
+
+def row_reasons(row: pd.Series, summary: dict[str, Any]) -> list[str]:
+    """Why a row sits where it does in the queue and why it is flagged for review: its
+    tier's cut-off or the ranked label's probability, then the predictor's ``reasons``
+    when the rows carry them (what raised or lowered urgency, low confidence), else the
+    heads whose top probability is below the run's review threshold."""
+    if row.get(STATUS_COLUMN, OK) != OK:
+        return [f"not scored: {row[STATUS_COLUMN]}"]
+    thresholds = summary.get("thresholds", {})
+    reasons = []
+    by, cutoffs = summary.get("queue_by") or "", thresholds.get("priority", {})
+    if PRIORITY in row and URGENCY in row and pd.notna(row[URGENCY]):
+        tier, score = row[PRIORITY], float(row[URGENCY])
+        reasons.append(f"priority {tier}: urgency {score:.2f} >= cut-off {cutoffs[tier]:.2f}"
+                       if tier in cutoffs else
+                       f"priority {tier}: urgency {score:.2f}, below every cut-off")
+    if "=" in by:
+        head, label = by.split("=", 1)
+        reasons.append(f"P({head} = {label}) = {float(row[probability_column(head, label)]):.2f}")
+    if isinstance(given := row.get(REASONS), list | tuple | np.ndarray):
+        return reasons + [str(r) for r in given]
+    low = [f"low confidence in {head}: {top:.2f} < {limit:.2f}"
+           for head, limit in thresholds.get("review", {}).items()
+           if (top := _top_probability(row, head)) is not None and top < limit]
+    if flagged(row.get("needs_review")) and not low:
+        low = ["needs review: no text left to classify after cleaning"]
+    return reasons + low
+
+
+def _ordering(summary: dict[str, Any], top: pd.DataFrame) -> tuple[str, pd.Series | None]:
+    """The column the queue was ordered by, with its values: urgency, one label's
+    probability, or (for the review rule) each row's lowest top probability over heads."""
+    by = summary.get("queue_by") or URGENCY
+    if by == URGENCY and URGENCY in top.columns:
+        return URGENCY, top[URGENCY]
+    if "=" in by:
+        head, label = by.split("=", 1)
+        return f"P({head} = {label})", top.get(probability_column(head, label))
+    heads = summary.get("thresholds", {}).get("review", {})
+    tops = [top.filter(like=f"p_{h}__").apply(pd.to_numeric, errors="coerce").max(axis=1)
+            for h in heads]
+    return CONFIDENCE, pd.concat(tops, axis=1).min(axis=1) if tops else None
 
 
 def _cell(value: Any) -> str:
     if value is None or (not isinstance(value, str | bytes) and pd.isna(value) is True):
         return ""
-    if isinstance(value, float):
+    if isinstance(value, float | np.floating):
         return f"{value:.3f}"
     text = str(value)
     return text if len(text) <= TEXT_PREVIEW else text[:TEXT_PREVIEW] + "…"
 
 
+def queue_table(top: pd.DataFrame, summary: dict[str, Any], options: Any) -> dict[str, Any]:
+    """Header and rows of the top of the queue: id, time, the ordering column, the model's
+    label columns, the review flag, the reasons and the (shortened) text."""
+    order_name, order_values = _ordering(summary, top)
+    labels = [c for c in summary.get("labels", {}) if c in top.columns]
+    labels = [c for c in labels if c == PRIORITY] + [c for c in labels if c != PRIORITY]
+    columns = [c for c in (options.id_column, options.time_column) if c and c in top.columns]
+    header = ["#", *columns, order_name, *labels, "review", "reasons", options.text_column]
+    rows = []
+    for rank, (i, row) in enumerate(top.iterrows(), start=1):
+        order = order_values.loc[i] if order_values is not None else None
+        rows.append({"rank": rank, "review": flagged(row.get("needs_review")),
+                     "before": [_cell(row[c]) for c in columns], "order": _cell(order),
+                     "labels": [_cell(row[c]) for c in labels],
+                     "reasons": row_reasons(row, summary),
+                     "text": _cell(row.get(options.text_column))})
+    return {"header": header, "rows": rows}
+
+
+def _facts(summary: dict[str, Any], bars: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    t = summary.get("throughput", {})
+    thresholds = summary.get("thresholds", {})
+    facts = [
+        ("input", summary["input"]), ("model version", summary["model_version"]),
+        ("rows in / rows out", f"{summary['rows_in']:,} / {summary['rows_out']:,}"),
+        ("scored", f"{summary['scored']:,}"),
+        ("flagged", f"{summary['flagged']:,} {summary['flagged_by_reason'] or ''}".strip()),
+        ("needs review", f"{summary['needs_review']:,}"),
+        ("queue order", summary.get("queue_rule") or summary.get("queue_by") or ""),
+        ("review thresholds", ", ".join(f"{h} {v:g}"
+                                        for h, v in thresholds.get("review", {}).items())),
+    ]
+    if bars:
+        facts.append(("priority tiers", ", ".join(f"{b['tier']} {b['rows']:,}" for b in bars)))
+        facts.append(("priority cut-offs", ", ".join(
+            f"{k} {v:g}" for k, v in thresholds.get("priority", {}).items())))
+    facts.append(("throughput", f"{t.get('rows_per_second', 0):,.0f} rows/s"))
+    return [(k, v) for k, v in facts if v]
+
+
+def context(summary: dict[str, Any], stats: dict[str, Any], top: pd.DataFrame,
+            options: Any) -> dict[str, Any]:
+    """Everything the template shows."""
+    labels = stats.get("labels", {})
+    counts = labels.get(PRIORITY) or {}
+    bars = priority_bars(counts, summary.get("thresholds", {}).get("priority", {})) \
+        if counts else []
+    histogram = stats.get("urgency_histogram")
+    return {
+        "title": Path(summary["input"]).name, "facts": _facts(summary, bars),
+        "label_chart": label_chart({h: c for h, c in labels.items() if h != PRIORITY}),
+        "priority_bars": bars,
+        "urgency_chart": urgency_chart(histogram) if histogram is not None else None,
+        "type_by_stage_chart": type_by_stage_chart(stats["type_by_stage"])
+        if stats.get("type_by_stage") else None,
+        "sentiment_chart": sentiment_chart(stats["daily"]) if stats.get("daily") else None,
+        "queue": queue_table(top, summary, options),
+    }
+
+
 def render(summary: dict[str, Any], stats: dict[str, Any], top: pd.DataFrame,
            options: Any) -> str:
     """The full HTML page as a string."""
-    sections = [
-        ("Label distribution per head", label_chart(stats.get("labels", {}))),
-        ("Urgency", urgency_chart(stats.get("urgency_histogram", [0] * URGENCY_BINS))),
-        ("Interaction type by journey stage", type_by_stage_chart(stats.get("type_by_stage",
-                                                                            {}))),
-    ]
-    if stats.get("daily"):
-        sections.append(("Sentiment over time", sentiment_chart(stats["daily"])))
-    sections.append((f"Top {len(top)} of the queue", queue_table(top, options)))
-    body = "".join(f"<section><h2>{html.escape(t)}</h2>{c}</section>" for t, c in sections)
-    facts = _facts(summary)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Scoring report: {html.escape(Path(summary['input']).name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-img.chart {{ max-width: 100%; }}
-table {{ border-collapse: collapse; font-size: 0.85rem; }}
-td, th {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; vertical-align: top; }}
-th {{ background: #f0f0f0; }}
-dl {{ display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }}
-dt {{ font-weight: 600; }}
-</style></head>
-<body><h1>Scoring report</h1>{facts}{body}</body></html>
-"""
-
-
-def _facts(summary: dict[str, Any]) -> str:
-    t = summary.get("throughput", {})
-    items = {
-        "input": summary["input"], "model version": summary["model_version"],
-        "rows in / rows out": f"{summary['rows_in']:,} / {summary['rows_out']:,}",
-        "scored": f"{summary['scored']:,}",
-        "flagged": f"{summary['flagged']:,} {summary['flagged_by_reason'] or ''}",
-        "needs review": f"{summary['needs_review']:,}",
-        "priority tiers": ", ".join(f"{k} {v:,}" for k, v in summary["priority_tiers"].items()),
-        "throughput": f"{t.get('rows_per_second', 0):,.0f} rows/s",
-    }
-    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>"
-                   for k, v in items.items())
-    return f"<dl>{rows}</dl>"
+    env = Environment(loader=PackageLoader("interaction_classifier.batch", "templates"),
+                      autoescape=True, undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(context(summary, stats, top, options))
 
 
 def write_report(path: Path, summary: dict[str, Any], stats: dict[str, Any],
                  top: pd.DataFrame, options: Any) -> None:
     """Render and write the report atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(render(summary, stats, top, options), encoding="utf-8")
+    write_text(path, render(summary, stats, top, options))
