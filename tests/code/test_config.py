@@ -1,10 +1,20 @@
-"""The taxonomy is configuration: loaded, validated, and errors are clear."""
+"""Configuration is validated on load with clear errors: the taxonomy, and the training
+configs against their schema."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from interaction_classifier.config import HEADS, ConfigError, load_taxonomy, parse_taxonomy
+from interaction_classifier.config import (
+    HEADS,
+    PROJECT_ROOT,
+    ConfigError,
+    load_taxonomy,
+    parse_taxonomy,
+)
+from interaction_classifier.training.config import load_config
 
 
 def test_default_taxonomy_matches_shared_definition() -> None:
@@ -50,3 +60,83 @@ def test_custom_taxonomy_file(tmp_path) -> None:
     path.write_text("[heads.topic\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_taxonomy(path)
+
+
+# --------------------------------------------------------------------------- training config
+
+TRAINING_CONFIGS = sorted(p for p in (PROJECT_ROOT / "configs").glob("*.toml")
+                          if p.name not in ("taxonomy.toml", "corpus.toml"))
+
+
+def test_the_configs_folder_holds_the_default_and_retraining_configs() -> None:
+    assert {p.name for p in TRAINING_CONFIGS} >= {"default.toml", "retrain.toml",
+                                                  "banking77.toml"}
+
+
+@pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: p.name)
+def test_every_training_config_validates_against_the_schema(path) -> None:
+    # As spaCy does for its shipped configs: a stale or misspelt key fails here, not in a
+    # user's run. (corpus.toml is the corpus builder's and loads with its own loader.)
+    cfg = load_config(path)
+    assert cfg.kind == ("default" if path.name == "default.toml" else "retrained")
+
+
+def test_corpus_config_loads() -> None:
+    from interaction_classifier.data.corpus import load_corpus_config
+
+    assert load_corpus_config(PROJECT_ROOT / "configs" / "corpus.toml").sources
+
+
+def test_a_typo_is_an_error_naming_the_key_and_the_file(tmp_path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text((PROJECT_ROOT / "configs" / "retrain.toml").read_text()
+                    .replace("[features]", "[features]\nword_ngram_rnage = [1, 2]"))
+    with pytest.raises(ConfigError, match=r"mine\.toml: features\.word_ngram_rnage: unknown key"):
+        load_config(path)
+    path.write_text('seed = 1\n[corpus]\npath = "c.parquet"\n[data]\npath = "x.csv"\n')
+    with pytest.raises(ConfigError, match=r"exactly one of \[corpus\].*or \[data\]"):
+        load_config(path)
+
+
+def test_resolved_config_round_trips_through_toml(tmp_path) -> None:
+    from interaction_classifier.training.config import write_config
+
+    cfg = load_config(PROJECT_ROOT / "configs" / "default.toml")
+    write_config(cfg, tmp_path / "config.toml", "# header\n")
+    again = load_config(tmp_path / "config.toml")
+    assert again == cfg and again.digest() == cfg.digest()
+    assert again.model.c_for("sentiment") == 0.25
+    assert again.thresholds.priority["critical"] == 0.83
+
+
+def test_versions_differ_by_config_data_and_time() -> None:
+    import datetime as dt
+
+    from interaction_classifier.training.run import make_version
+
+    cfg = load_config(PROJECT_ROOT / "configs" / "retrain.toml")
+    edited = cfg.model_copy(update={"seed": 14})
+    now = dt.datetime(2026, 12, 5, 14, 30, tzinfo=dt.UTC)
+    version = make_version(cfg, "abc", now)
+    assert re.fullmatch(r"20261205-143000-[0-9a-f]{8}", version)
+    assert make_version(cfg, "abc", now) == version
+    assert make_version(edited, "abc", now) != version
+    assert make_version(cfg, "abd", now) != version
+    assert make_version(cfg, "abc", now + dt.timedelta(seconds=1)) != version
+
+
+def test_review_threshold_flags_the_least_confident_share() -> None:
+    import numpy as np
+
+    from interaction_classifier.training.config import ThresholdsConfig
+    from interaction_classifier.training.thresholds import review_thresholds
+
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet([1, 1, 1], size=1000)
+    cfg = ThresholdsConfig(review_rate=0.2, review={"fixed": 0.6})
+    out = review_thresholds({"fitted": proba, "fixed": proba}, cfg)
+    assert out["fixed"] == 0.6
+    assert 0.19 <= (proba.max(axis=1) < out["fitted"]).mean() <= 0.2
+    assert review_thresholds({"h": proba}, ThresholdsConfig(review_rate=0.0)) == {"h": 0.0}
+    with pytest.raises(ValueError, match=r"unknown heads \['nope'\]"):
+        review_thresholds({"h": proba}, ThresholdsConfig(review={"nope": 0.5}))

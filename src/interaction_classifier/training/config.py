@@ -91,7 +91,10 @@ class ModelConfig(Strict):
     svm_multi_class: Literal["ovr", "crammer_singer"] = "ovr"
     class_weight: Literal["balanced", "none"] = "balanced"
     max_iter: int = 2000
-    refit_on_valid: bool = False
+    # What the saved model of your labels is fitted on, with the settings, temperatures and
+    # review thresholds found on train/valid: "train"; "train+valid" (before the test
+    # report); "all" rows (after the test report, which is then of the train-only model).
+    refit: Literal["train", "train+valid", "all"] = "train"
     exclude_blocks: dict[str, list[str]] = Field(default_factory=dict)
     domain_adaptation: dict[str, list[str]] = Field(default_factory=dict)
     max_rows_per_source: int = 0

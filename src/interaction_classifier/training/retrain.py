@@ -1,8 +1,8 @@
 """Fitting a model on your own labels: one head per label column, no urgency.
 
-Fit on train, temperature-scale and set review thresholds on valid, then (with
-``refit_on_valid``) refit on train + valid keeping the temperatures, so the final model sees
-every non-test row. The test rows are only used by the evaluation report.
+Fit on train, temperature-scale and set review thresholds on valid; ``[model] refit`` then
+decides what the saved model sees: ``train+valid`` refits before the test report, ``all``
+after it (run.py), each with the same settings, temperatures and thresholds.
 """
 
 from __future__ import annotations
@@ -44,16 +44,24 @@ def calibrate(featurizer: TextFeaturizer, heads: dict[str, LinearHead], valid: p
 
 def fit_table_model(frame: pd.DataFrame, split: pd.Series, cfg: TrainingConfig,
                     version: str) -> InteractionModel:
-    """The whole model from a prepared table and its train/valid/test split."""
+    """The model from a prepared table and its train/valid/test split (test rows unused)."""
     train, valid = frame[split == "train"], frame[split == "valid"]
     featurizer = make_featurizer(cfg.features)
     heads = fit_heads(featurizer, train, cfg)
     review = review_thresholds(calibrate(featurizer, heads, valid), cfg.thresholds)
-    if cfg.model.refit_on_valid:
-        temperatures = {h: head.temperature for h, head in heads.items()}
-        featurizer = make_featurizer(cfg.features)
-        heads = fit_heads(featurizer, pd.concat([train, valid]), cfg)
-        for h, head in heads.items():
-            head.temperature = temperatures[h]
-    return InteractionModel(featurizer=featurizer.freeze(), heads=heads, abstain=review,
-                            max_chars=cfg.predict.max_chars, version=version)
+    model = InteractionModel(featurizer=featurizer.freeze(), heads=heads, abstain=review,
+                             max_chars=cfg.predict.max_chars, version=version)
+    return refit(model, pd.concat([train, valid]), cfg) if cfg.model.refit == "train+valid" \
+        else model
+
+
+def refit(model: InteractionModel, rows: pd.DataFrame, cfg: TrainingConfig
+          ) -> InteractionModel:
+    """The same model fitted again on ``rows``, keeping its temperatures and thresholds."""
+    featurizer = make_featurizer(cfg.features)
+    heads = fit_heads(featurizer, rows, cfg)
+    for h, head in heads.items():
+        head.temperature = model.heads[h].temperature
+    return InteractionModel(featurizer=featurizer.freeze(), heads=heads,
+                            abstain=dict(model.abstain), max_chars=model.max_chars,
+                            version=model.version)

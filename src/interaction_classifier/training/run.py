@@ -131,13 +131,19 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
 
         cfg, search_log = search(data.frame[data.split == "train"], cfg)
     version = version or make_version(cfg, data.fingerprint)
-    fit_started = time.perf_counter()
+    timer = time.perf_counter()
     model = fit(cfg, data, version)
-    fit_seconds = time.perf_counter() - fit_started
+    fit_seconds = time.perf_counter() - timer
     # The shipped default model stays small: its plots go to MLflow only.
     plots_dir = output_dir / "plots" if cfg.data is not None else \
         Path(tempfile.mkdtemp(prefix="ic-plots-"))
     report = evaluate(model, cfg, data, plots_dir)
+    if cfg.data is not None and cfg.model.refit == "all":
+        from interaction_classifier.training.retrain import refit
+
+        timer = time.perf_counter()
+        model = refit(model, data.frame, cfg)
+        fit_seconds += time.perf_counter() - timer
     output_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, output_dir / "config.toml",
                  HEADER.format(path=output_dir / "config.toml"))
@@ -152,7 +158,8 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
                 "config_digest": cfg.digest(), **describe_data(cfg, data),
                 "config": cfg.model_dump(mode="json", exclude_none=True), "search": search_log,
                 "train_seconds": round(time.perf_counter() - started, 1),
-                "fit_seconds": round(fit_seconds, 1), "metrics": without_texts(report)}
+                "fit_seconds": round(fit_seconds, 1), "refit": cfg.model.refit,
+                "metrics": without_texts(report)}
     if cfg.corpus is not None:
         from interaction_classifier.config import load_taxonomy
 

@@ -18,7 +18,9 @@ def review_threshold(top_proba: np.ndarray, rate: float) -> float:
     """The confidence below which ``rate`` of these rows fall (0 when ``rate`` is 0)."""
     if rate <= 0 or len(top_proba) == 0:
         return 0.0
-    return float(np.round(np.quantile(top_proba, rate), 4))
+    # Rounded down, so that near-certain rows (0.99996...) are not flagged by a threshold
+    # rounded up to 1.0.
+    return float(np.floor(np.quantile(top_proba, rate) * 1e4) / 1e4)
 
 
 def review_thresholds(valid_proba: dict[str, np.ndarray], cfg: ThresholdsConfig
