@@ -24,17 +24,14 @@ from typer.testing import CliRunner
 
 from interaction_classifier import load_model
 from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
-from interaction_classifier.batch.run import (
-    BatchError,
-    ChunkReader,
-    Progress,
-    ScoreOptions,
-    detect_format,
-    run,
-    sibling,
-)
+from interaction_classifier.batch.formats import BatchError, detect_format, sibling
+from interaction_classifier.batch.outputs import Finaliser
+from interaction_classifier.batch.readers import ChunkReader
+from interaction_classifier.batch.run import ScoreOptions, run
+from interaction_classifier.batch.workers import Progress
 from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import PROJECT_ROOT
+from tests.helpers.tiny_model import build_tiny_model, generate
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 ONE_MB = "a" * (1 << 20)
@@ -43,6 +40,12 @@ ONE_MB = "a" * (1 << 20)
 @pytest.fixture(scope="module")
 def model():
     return load_model()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model without urgency (two heads with awkward label names), as a directory."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def messages(rows: int) -> pd.DataFrame:
@@ -369,3 +372,119 @@ def test_progress_lines_when_not_a_terminal(tmp_path: Path,
     progress.close()
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and "rows/s" in lines[-1]
+
+
+# ----------------------------------------------------------------------------- any model
+
+
+def tiny_tickets(rows: int) -> pd.DataFrame:
+    """Generated messages for the tiny model, with ids and two bad rows."""
+    frame = pd.DataFrame(generate(rows, seed=5))[["text"]]
+    frame.insert(0, "ticket_id", [f"T-{i:04d}" for i in range(rows)])
+    frame.loc[3, "text"] = ""
+    frame.loc[rows - 2, "text"] = "   "
+    return frame
+
+
+def cli(*args: str) -> object:
+    app = typer.Typer()
+    app.command()(score_command)
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_model_without_urgency_scores_with_queue_and_report(tmp_path: Path, tiny: Path,
+                                                            suffix: str) -> None:
+    frame = tiny_tickets(80)
+    source = tmp_path / f"in.{suffix}"
+    write_any(frame, source)
+    output, queue = tmp_path / f"out.{suffix}", tmp_path / f"queue.{suffix}"
+    result = cli(source, "-o", output, "--model", tiny, "--queue", queue, "--report",
+                 tmp_path / "report.html", "--id-column", "ticket_id", "--chunk-size", "30")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(sibling(output, "summary", ".json").read_text())
+    out, queued = read_any(output), read_any(queue)
+    assert summary["rows_in"] == summary["rows_out"] == len(out) == len(queued) == 80
+    assert out["ticket_id"].tolist() == frame["ticket_id"].tolist()
+    assert sorted(queued["ticket_id"]) == sorted(frame["ticket_id"])
+    assert {"topic", "intent", "needs_review"} <= set(out.columns)
+    assert not {"urgency", "priority", "sentiment_score"} & set(out.columns)
+    assert set(summary["labels"]) == {"topic", "intent"} and summary["queue_by"] == "review"
+    assert summary["flagged"] == 2 and queued["status"].iloc[-2:].tolist() == ["empty_text"] * 2
+    review = queued["needs_review"].iloc[:-2].astype(str).str.lower().eq("true")
+    assert review.is_monotonic_decreasing  # flagged for review first
+    assert (tmp_path / "report.html").stat().st_size > 0
+    assert not list(tmp_path.glob("*.parts"))
+
+
+def test_overrides_change_review_and_priority_counts(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    write_any(messages(72), source)
+    base, _ = score(tmp_path, source, "base.csv")
+    strict, output = score(tmp_path, source, "strict.csv",
+                           review={"interaction_type": 1.0}, priority={"critical": 0.0})
+    assert strict["needs_review"] == strict["scored"] > base["needs_review"]
+    assert strict["priority_tiers"] == {"critical": strict["scored"]}
+    assert base["priority_tiers"].get("critical", 0) < strict["scored"]
+    assert strict["thresholds"]["review"]["interaction_type"] == 1.0
+    assert read_any(output)["priority"].eq("critical").all()
+
+
+def test_review_override_for_a_model_without_urgency(tmp_path: Path, tiny: Path) -> None:
+    source = tmp_path / "in.csv"
+    write_any(tiny_tickets(40), source)
+    result = cli(source, "-o", tmp_path / "out.csv", "--model", tiny,
+                 "--review-threshold", "topic=1", "--review-threshold", "intent=0")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert summary["needs_review"] == summary["scored"] == 38
+    assert summary["thresholds"] == {"review": {"topic": 1.0, "intent": 0.0}, "priority": {}}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--queue-by", "urgency"], "this model has no urgency"),
+    (["--queue-by", "colour=red"], "unknown head 'colour'"),
+    (["--queue-by", "topic=Billing"], "unknown label 'Billing' of topic"),
+    (["--review-threshold", "topic"], "expected NAME=NUMBER"),
+    (["--review-threshold", "colour=0.5"], "unknown head 'colour'"),
+    (["--review-threshold", "topic=1.5"], "must be between 0 and 1"),
+    (["--priority-cutoff", "high=0.5"], "no urgency score, so no priority tiers"),
+])
+def test_bad_queue_rule_or_override_exits_2_before_scoring(tmp_path: Path, tiny: Path,
+                                                           args: list[str],
+                                                           message: str) -> None:
+    source = tmp_path / "in.csv"
+    write_any(tiny_tickets(10), source)
+    result = cli(source, "-o", tmp_path / "out.csv", "--model", tiny, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_unknown_priority_tier_of_the_default_model_exits_2(tmp_path: Path) -> None:
+    result = cli(EXAMPLES, "-o", tmp_path / "out.csv", "--priority-cutoff", "urgent=0.5")
+    assert result.exit_code == 2 and "unknown tier 'urgent'" in result.output
+    assert "critical" in result.output
+
+
+def test_resume_refuses_changed_overrides(tmp_path: Path, tiny: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "in.csv"
+    write_any(tiny_tickets(40), source)
+    options = {"input": source, "output": tmp_path / "out.csv", "model": tiny, "quiet": True,
+               "chunk_size": 10, "review": {"topic": 0.9}}
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # every chunk committed, then the run dies
+        patch.setattr(Finaliser, "load", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run(ScoreOptions(**options))
+    assert len(list((tmp_path / "out.csv.parts").glob("chunk-*.pkl"))) == 4
+    with pytest.raises(BatchError, match="cannot resume: review_thresholds changed"):
+        run(ScoreOptions(**{**options, "review": {"topic": 0.5}, "resume": True}))
+    with pytest.raises(BatchError, match="cannot resume: queue_by changed"):
+        run(ScoreOptions(**options, queue_by="intent=card_arrived", resume=True))
+    summary = run(ScoreOptions(**options, resume=True))
+    assert summary["rows_out"] == 40 and summary["throughput"]["rows_scored_this_run"] == 0
+    assert not (tmp_path / "out.csv.parts").exists()

@@ -1,4 +1,5 @@
-"""The triage queue: urgency highest first, ties by time (oldest first), then input order."""
+"""The triage queue: rows ranked by a rule (urgency, review, or a label's probability), ties by
+time (oldest first), then input order; for the default model and for a model without urgency."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from interaction_classifier import load_model
 from interaction_classifier.batch.run import ScoreOptions, run
-from interaction_classifier.batch.triage import merge_sorted_runs, parse_times, queue_order
+from interaction_classifier.batch.triage import (
+    merge_sorted_runs,
+    parse_rule,
+    parse_times,
+    queue_order,
+)
 from interaction_classifier.config import PROJECT_ROOT
+from tests.helpers.tiny_model import build_tiny_model, generate
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 
@@ -43,12 +52,19 @@ def test_times_parse_iso_and_other_formats() -> None:
     assert parsed.iloc[3:].isna().all()
 
 
-def queue_file(tmp_path: Path, frame: pd.DataFrame, time_column: str | None) -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model without urgency (heads ``topic`` and ``intent``), as a directory."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def queue_file(tmp_path: Path, frame: pd.DataFrame, time_column: str | None,
+               **options: object) -> pd.DataFrame:
     source = tmp_path / "in.csv"
     frame.to_csv(source, index=False)
     queue = tmp_path / "queue.csv"
     run(ScoreOptions(input=source, output=tmp_path / "out.csv", queue=queue, quiet=True,
-                     time_column=time_column, chunk_size=13, workers=2))
+                     time_column=time_column, chunk_size=13, workers=2, **options))
     return pd.read_csv(queue, dtype=str, keep_default_na=False)
 
 
@@ -98,3 +114,71 @@ def test_complaint_outranks_question_outranks_compliment(tmp_path: Path) -> None
     ]})
     queue = queue_file(tmp_path, frame, None)
     assert queue["text"].tolist() == frame["text"].iloc[::-1].tolist()
+
+
+def test_rule_defaults_follow_the_model(tiny: Path) -> None:
+    assert parse_rule(None, load_model().describe()).spec == "urgency"
+    tiny_rule = parse_rule(None, load_model(tiny).describe())
+    assert tiny_rule.spec == "review" and "needs_review first" in tiny_rule.describe()
+    label = parse_rule("topic=Billing & Payments", load_model(tiny).describe())
+    assert (label.head, label.label) == ("topic", "Billing & Payments")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("urgency", "this model has no urgency score"),
+    ("priority", "use one of review, HEAD=LABEL"),
+    ("colour=red", "unknown head 'colour'"),
+    ("intent=card", "unknown label 'card' of intent"),
+])
+def test_rule_errors_name_what_the_model_offers(tiny: Path, spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_rule(spec, load_model(tiny).describe())
+
+
+def tiny_tickets() -> pd.DataFrame:
+    """Generated messages for the tiny model, each twice with a different time, plus a bad row."""
+    texts = [r["text"] for r in generate(30, seed=9)]
+    first = pd.DataFrame({"ticket_id": [f"a{i}" for i in range(30)], "text": texts,
+                          "received_at": "2025-05-02T10:00:00Z"})
+    second = first.assign(ticket_id=[f"b{i}" for i in range(30)],
+                          received_at="2025-05-01T10:00:00Z")
+    bad = pd.DataFrame([{"ticket_id": "bad", "text": "", "received_at": ""}])
+    return pd.concat([first, bad, second], ignore_index=True)
+
+
+def top_probability(queue: pd.DataFrame, heads: tuple[str, ...]) -> pd.Series:
+    """The lowest, over heads, of each head's top probability."""
+    tops = [queue[[c for c in queue.columns if c.startswith(f"p_{h}__")]].astype(float)
+            .max(axis=1) for h in heads]
+    return pd.concat(tops, axis=1).min(axis=1)
+
+
+def test_review_queue_of_a_model_without_urgency(tmp_path: Path, tiny: Path) -> None:
+    frame = tiny_tickets()
+    queue = queue_file(tmp_path, frame, "received_at", model=tiny,
+                       review={"topic": 0.75, "intent": 0.8})
+    assert sorted(queue["ticket_id"]) == sorted(frame["ticket_id"])
+    assert queue["ticket_id"].iloc[-1] == "bad"
+    scored = queue.iloc[:-1]
+    review = scored["needs_review"].str.lower().eq("true")
+    assert 0 < review.sum() < len(scored) and review.is_monotonic_decreasing
+    for _, group in scored.groupby(review, sort=False):
+        assert top_probability(group, ("topic", "intent")).is_monotonic_increasing
+    for text, group in scored.groupby("text", sort=False):
+        assert group["ticket_id"].str[0].tolist() == ["b", "a"], text  # the older first
+
+
+@pytest.mark.parametrize(("which", "spec"), [("default", "interaction_type=complaint"),
+                                              ("tiny", "intent=card_arrived")])
+def test_queue_by_a_label_probability(tmp_path: Path, tiny: Path, which: str,
+                                      spec: str) -> None:
+    frame = tiny_tickets() if which == "tiny" else tickets()
+    model = tiny if which == "tiny" else None
+    queue = queue_file(tmp_path, frame, None, model=model, queue_by=spec)
+    head, _, label = spec.partition("=")
+    scored = queue[queue["status"] == "ok"]
+    assert len(scored) == len(queue) - 1 and queue["status"].iloc[-1] != "ok"
+    probability = scored[f"p_{head}__{label}"].astype(float)
+    assert probability.is_monotonic_decreasing and probability.iloc[0] > 0.5
+    summary = (tmp_path / "out.summary.json").read_text()
+    assert f'"queue_by": "{spec}"' in summary
