@@ -48,7 +48,7 @@ def test_saved_model_predicts_as_the_model_in_memory(saved: Path, tmp_path: Path
     again = load_model(copy)
     first, _, _ = model.predict_arrays(TEXTS)
     second, _, _ = again.model.predict_arrays(TEXTS)
-    for column in model.output_columns():
+    for column in model.output_columns:
         assert np.array_equal(first[column], second[column])
     assert again.describe() == load_model(saved).describe()
 

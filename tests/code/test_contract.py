@@ -88,6 +88,18 @@ def test_a_model_without_urgency_has_no_urgency_keys_or_columns(tiny: Predictor)
     assert frame["needs_review"].tolist() == [False, True]  # empty text is always flagged
 
 
+
+def test_a_sentiment_head_without_urgency_gives_no_sentiment_score(tiny: Predictor) -> None:
+    from dataclasses import replace
+
+    intent = tiny.model.heads["intent"]
+    head = replace(intent, name="sentiment", classes=["negative", "positive"])
+    model = replace(tiny.model, heads={"sentiment": head}, abstain={})
+    assert model.describe()["capabilities"] == {"urgency": False, "sentiment_score": False}
+    assert model.describe()["thresholds"]["review"] == {"sentiment": 0.0}
+    out, _, _ = model.predict_arrays(["my bill bounced back"])
+    assert list(out) == model.output_columns == ["sentiment", "needs_review"]
+
 def test_review_threshold_one_flags_every_row_and_zero_none(model: Predictor) -> None:
     heads = model.heads
     everything = model.predict_batch(TEXTS, review=dict.fromkeys(heads, 1.0))

@@ -16,22 +16,6 @@ console = Console()
 USAGE_ERROR = 2  # the exit code click gives any other bad option
 
 
-def parse_thresholds(pairs: list[str], option: str) -> dict[str, float]:
-    """``["journey_stage=0.6"]`` -> ``{"journey_stage": 0.6}``; split at the last ``=``, so a
-    head name may hold one. Names and ranges are checked by the model."""
-    out: dict[str, float] = {}
-    for pair in pairs:
-        name, sep, value = pair.rpartition("=")
-        try:
-            if not (sep and name):
-                raise ValueError
-            out[name] = float(value)
-        except ValueError:
-            raise ValueError(f"{option} {pair!r}: expected NAME=NUMBER, "
-                             "e.g. journey_stage=0.6") from None
-    return out
-
-
 def result_rows(result: dict[str, Any], heads: list[str]) -> list[tuple[str, str]]:
     """The table's (field, value) rows for whatever this model outputs."""
     rows = [(head, f"{result[head]}  ({result['confidence'][head]:.2f})") for head in heads]
@@ -57,14 +41,16 @@ def predict_cmd(
     ] = None,
 ) -> None:
     """Classify one message (``-``: the whole of stdin, e.g. a pasted multi-line e-mail)."""
+    from interaction_classifier.batch.formats import BatchError
+    from interaction_classifier.batch.overrides import parse_assignments
     from interaction_classifier.serving.predictor import load_model
 
     predictor = load_model(model)
-    try:
+    try:  # the model checks names and ranges and says which heads and tiers it has
         predictor = predictor.with_thresholds(
-            parse_thresholds(review_threshold or [], "--review-threshold"),
-            parse_thresholds(priority_cutoff or [], "--priority-cutoff"))
-    except ValueError as exc:
+            parse_assignments(review_threshold, "--review-threshold"),
+            parse_assignments(priority_cutoff, "--priority-cutoff"))
+    except (BatchError, ValueError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(USAGE_ERROR) from None
     if text == "-":

@@ -219,9 +219,12 @@ class InteractionModel:
 
     @property
     def has_sentiment_score(self) -> bool:
-        """A ``sentiment`` head with ``positive`` and ``negative`` labels gives P(pos) - P(neg)."""
+        """P(positive) - P(negative) of the default taxonomy's sentiment head; part of the
+        urgency-capable (default) model only, as the contract states, even if a retrained
+        model has a head of that name."""
         head = self.heads.get("sentiment")
-        return head is not None and {"positive", "negative"} <= set(head.classes)
+        return self.has_urgency and head is not None \
+            and {"positive", "negative"} <= set(head.classes)
 
     def review_thresholds(self, overrides: Mapping[str, object] | None = None
                           ) -> dict[str, float]:
@@ -246,6 +249,7 @@ class InteractionModel:
                            "priority": self.priority_cutoffs()},
         }
 
+    @property
     def output_columns(self) -> list[str]:
         """The label columns of ``predict_frame``, in order (probability columns follow)."""
         return [*self.heads, *(["sentiment_score"] if self.has_sentiment_score else []),
@@ -307,7 +311,7 @@ class InteractionModel:
                       priority: Mapping[str, object] | None = None
                       ) -> tuple[pd.DataFrame, list[list[str]]]:
         """Labels, scores and probabilities for clean texts, plus urgency reasons per row:
-        ``output_columns()`` then one ``p_{head}__{label}`` column per head and label."""
+        ``output_columns`` then one ``p_{head}__{label}`` column per head and label."""
         import pandas as pd  # not at module level: a single predict() never needs it
 
         out, probas, reasons = self.predict_arrays(texts, review=review, priority=priority)

@@ -67,7 +67,7 @@ class Predictor:
     def output_columns(self) -> list[str]:
         """Label columns of ``predict_batch`` (and of scored files), in order: the heads,
         ``sentiment_score``, ``urgency`` and ``priority`` when capable, ``needs_review``."""
-        return self.model.output_columns()
+        return self.model.output_columns
 
     def describe(self) -> dict:
         """The model's ``describe()`` with this predictor's thresholds."""
