@@ -28,6 +28,7 @@ from interaction_classifier.batch.run import ScoreOptions, run
 from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import PROJECT_ROOT
 from interaction_classifier.models.artifact import ArtifactError
+from tests.helpers.tiny_model import build_tiny_model, generate
 
 
 def _require_spark() -> None:
@@ -53,6 +54,7 @@ from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 from interaction_classifier.batch import spark as ic_spark  # noqa: E402
+from interaction_classifier.batch import spark_run  # noqa: E402
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
 ONE_MB = "a" * (1 << 20)
@@ -77,19 +79,23 @@ def texts(n: int) -> list[str]:
 
 
 def both(tmp_path: Path, spark: SparkSession, source: Path, local_source: Path | None = None,
-         chunk_size: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
-    """Score ``source`` on Spark and ``local_source`` (default the same) locally."""
+         chunk_size: int = 7, **options: object) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+    """Score ``source`` on Spark and ``local_source`` (default the same) locally, with the
+    same ``options`` (model, review, priority)."""
     local_out = tmp_path / "local.parquet"
     local = run(ScoreOptions(input=local_source or source, output=local_out, quiet=True,
-                             chunk_size=chunk_size))
+                             chunk_size=chunk_size, **options))
     spark_out = tmp_path / "spark.scored.parquet"
-    remote = ic_spark.run(ic_spark.SparkOptions(input=source, output=spark_out,
-                                                chunk_size=chunk_size), spark)
+    if options.get("model") is not None:
+        options["model"] = str(options["model"])
+    remote = spark_run.run(spark_run.SparkOptions(input=source, output=spark_out,
+                                                  chunk_size=chunk_size, **options), spark)
     return (pq.read_table(local_out).to_pandas(), pq.read_table(spark_out).to_pandas(),
             local, remote)
 
 
-def assert_same_scores(local: pd.DataFrame, remote: pd.DataFrame, key: list[str]) -> None:
+def assert_same_scores(local: pd.DataFrame, remote: pd.DataFrame, key: list[str],
+                       labels: list[str] = LABELS) -> None:
     """Same rows (matched on ``key``), same labels and statuses, probabilities to 1e-9."""
     assert len(local) == len(remote)
     local = local.assign(_k=local[key].map(str).agg("|".join, axis=1)).set_index("_k")
@@ -98,7 +104,7 @@ def assert_same_scores(local: pd.DataFrame, remote: pd.DataFrame, key: list[str]
     assert sorted(local.index) == sorted(remote.index)
     remote = remote.loc[local.index]
     assert list(remote.columns) == list(local.columns)
-    for column in LABELS:
+    for column in labels:
         assert local[column].astype(str).tolist() == remote[column].astype(str).tolist(), column
     numeric = [c for c in local.columns if c.startswith("p_") or c in ("urgency",
                                                                        "sentiment_score")]
@@ -280,6 +286,8 @@ def test_cli_engine_spark(tmp_path: Path, spark: SparkSession) -> None:
 
 @pytest.mark.parametrize("args,message", [
     (["--engine", "spark", "--queue", "q.csv"], "--queue not supported"),
+    (["--engine", "spark", "--queue-by", "review"], "--queue-by not supported"),
+    (["--engine", "spark", "--review-threshold", "sentiment"], "expected NAME=NUMBER"),
     (["--engine", "spark", "--workers", "2"], "--workers not supported"),
     (["--engine", "flink"], "unknown --engine"),
     (["--engine", "spark", "-o", "out.csv"], "name the output *.parquet"),
@@ -311,3 +319,34 @@ def test_a_batch_of_only_bad_rows(spark: SparkSession) -> None:
     got = ic_spark.score_dataframe(df).toPandas()
     assert got["status"].tolist() == ["missing_text", "empty_text", "empty_text"]
     assert got["interaction_type"].isna().all() and got["urgency"].isna().all()
+
+
+def test_model_without_urgency_with_overrides(tmp_path: Path, spark: SparkSession) -> None:
+    tiny = build_tiny_model(tmp_path / "tiny")
+    texts = [r["text"] for r in generate(30, seed=4)]
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(32)],
+                             "text": [*texts, None, ""]}), source)
+    local, remote, local_summary, summary = both(tmp_path, spark, source, model=tiny,
+                                                 review={"topic": 0.75})
+    assert_same_scores(local, remote, ["id"],
+                       ["topic", "intent", "needs_review", "status", "model_version"])
+    assert not {"urgency", "priority", "sentiment_score"} & set(remote.columns)
+    assert summary["needs_review"] == local_summary["needs_review"]
+    assert 0 < summary["needs_review"] < 30 and summary["priority_tiers"] == {}
+    assert summary["thresholds"]["review"]["topic"] == 0.75
+    assert_quarantine(tmp_path, remote, summary)
+
+
+def test_cli_engine_spark_overrides(tmp_path: Path, spark: SparkSession) -> None:
+    source = tmp_path / "in.csv"
+    salted_csv(source)
+    output = tmp_path / "out.parquet"
+    result = cli(str(source), "-o", str(output), "--engine", "spark", "--priority-cutoff",
+                 "critical=0", "--review-threshold", "sentiment=1")
+    assert result.exit_code == 0, result.output
+    scored = pq.read_table(output).to_pandas().query("status == 'ok'")
+    assert scored["priority"].eq("critical").all() and scored["needs_review"].all()
+    bad = cli(str(source), "-o", str(tmp_path / "bad.parquet"), "--engine", "spark",
+              "--priority-cutoff", "urgent=0.5")
+    assert bad.exit_code == 2 and "unknown tier 'urgent'" in bad.output
