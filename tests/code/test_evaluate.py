@@ -1,6 +1,9 @@
-"""Evaluation helpers that the model card is built from."""
+"""The evaluation report and its measures, for any model; MLflow-safe metric names."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,13 +63,13 @@ def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPa
 
     from rich.console import Console
 
-    from interaction_classifier.cli import main as cli
-    from interaction_classifier.config import MODELS_DIR
+    from interaction_classifier.cli import evaluate as cli
+    from interaction_classifier.config import DEFAULT_MODEL_DIR
 
-    report = json.loads((MODELS_DIR / "default" / "manifest.json").read_text())["metrics"]
+    report = json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())["metrics"]
     console = Console(width=80, record=True, force_terminal=False)
     monkeypatch.setattr(cli, "console", console)
-    cli._print_report(report)
+    cli.print_report(report)
     text = console.export_text()
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
@@ -75,6 +78,54 @@ def test_evaluate_report_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPa
         row = next(line for line in text.split("gold set")[1].splitlines() if head in line)
         assert f"{m['macro_f1']:.3f}" in row and f"{m['accuracy']:.3f}" in row
     assert f"{gold['urgency']['roc_auc_urgent']:.3f}" in text
+
+
+def test_one_report_for_any_model_on_a_labelled_frame(tmp_path) -> None:
+    # A model with no urgency and labels MLflow and Markdown dislike: every head gets the
+    # same sections, the review threshold is the model's, the plots are written.
+    import sys
+
+    from interaction_classifier import load_model
+    from interaction_classifier.evaluation.report import evaluation_report, without_texts
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from helpers.tiny_model import REVIEW, build_tiny_model, generate
+
+    predictor = load_model(build_tiny_model(tmp_path / "model"))
+    frame = pd.DataFrame(generate(120, seed=7))
+    report = evaluation_report(predictor, frame, tmp_path / "plots")
+    assert set(report) == {"topic", "intent", "score"}
+    for head in ("topic", "intent"):
+        m = report[head]
+        assert m["n"] == 120 and m["abstain"]["threshold"] == REVIEW[head]
+        assert {"accuracy", "macro_f1", "macro_f1_ci95", "weighted", "macro", "per_class",
+                "ece", "abstain_table", "most_confused"} <= set(m)
+        for kind in ("confusion", "calibration", "abstain"):
+            assert (tmp_path / "plots" / f"{kind}_test_{head}.png").stat().st_size > 0
+    assert report["score"] == pytest.approx(
+        (report["topic"]["macro_f1"] + report["intent"]["macro_f1"]) / 2)
+    assert "examples" not in str(without_texts(report))
+    with pytest.raises(ValueError, match="no column named after a head"):
+        evaluation_report(predictor, frame.rename(columns={"topic": "x", "intent": "y"}))
+
+
+def test_mlflow_names_are_sanitised_and_mapped_back() -> None:
+    from interaction_classifier.training.tracking import safe_name, sanitise
+
+    names: dict[str, str] = {}
+    out = sanitise({"intent.per_class.reverted_card_payment?.f1": 1.0,
+                    "intent.per_class.reverted_card_payment&.f1": 0.5,
+                    "topic.per_class.Compte d'accès café.f1": 0.2,
+                    "topic.accuracy": 0.9}, names)
+    assert "topic.accuracy" in out and "topic.accuracy" not in names
+    assert len(out) == 4 and len(names) == 3  # two labels differing in one symbol stay two
+    for safe, original in names.items():
+        assert re.fullmatch(r"[A-Za-z0-9_\-. ]+", safe)
+        assert out[safe] == {"intent.per_class.reverted_card_payment?.f1": 1.0,
+                             "intent.per_class.reverted_card_payment&.f1": 0.5,
+                             "topic.per_class.Compte d'accès café.f1": 0.2}[original]
+    assert safe_name("Billing & Payments").startswith("Billing _ Payments_")
+    assert safe_name("ok-name_1.2") == "ok-name_1.2"
 
 
 def test_abstention_reports_what_the_threshold_keeps_and_flags() -> None:

@@ -72,7 +72,7 @@ def _set_table(name: str, section: dict[str, Any]) -> Table:
     """One row per head, narrow enough for an 80-column terminal or a CI log."""
     from interaction_classifier.evaluation.card import interval_text
 
-    table = Table("head", "n", "macro-F1", "95% interval", "acc.", "ECE", "AUC/review",
+    table = Table("head", "n", "macro-F1", "95% CI", "acc.", "ECE", "AUC/rev.",
                   title=f"{name} set", title_justify="left")
     for head, m in section.items():
         if not isinstance(m, dict) or "macro_f1" not in m:
@@ -91,8 +91,8 @@ def print_report(report: dict[str, Any]) -> None:
         or {"evaluation": report}
     for name, section in sets.items():
         console.print(_set_table(name, section))
-    console.print("AUC: urgency ROC-AUC, critical/high against the rest; review: share of rows "
-                  "below the model's review threshold.")
+    console.print("AUC: urgency ROC-AUC, critical/high against the rest. rev.: share of rows "
+                  "below the review threshold.")
     if s := report.get("semeval_heldout"):
         console.print(f"SemEval-2016 test (n={s['n']}): macro recall "
                       f"{s['model_macro_recall']:.3f} vs VADER {s['vader_macro_recall']:.3f}")
