@@ -86,9 +86,9 @@ def fit(cfg: TrainingConfig, data: TrainingData, version: str) -> InteractionMod
     """The one fit entry: the default model from the corpus, or a model on your labels."""
     if cfg.corpus is not None:
         from interaction_classifier.text.cues import CueMatcher
-        from interaction_classifier.training.train import train_model
+        from interaction_classifier.training.default_model import fit_default_model
 
-        return train_model(data.frame, cfg, CueMatcher(PATTERNS_DIR), version)
+        return fit_default_model(data.frame, cfg, CueMatcher(PATTERNS_DIR), version)
     from interaction_classifier.training.retrain import fit_table_model
 
     return fit_table_model(data.frame, data.split, cfg, version)

@@ -1,104 +1,21 @@
-"""Fitting the default model from the built corpus: three calibrated heads, then urgency.
-
-Heads are fitted on the ``train`` split (rows where that head is labelled, weighted by label
-origin and source), temperatures, review thresholds and the urgency model on ``valid``;
-the evaluation report uses ``test``, the gold set and SemEval. Seeded and deterministic.
-"""
+"""Training by config file: the entry that scripts, tests and the release of the shipped
+model call (the command line builds the same run with its options over the file)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from interaction_classifier.models.model import InteractionModel, LinearHead, driver_flags
-from interaction_classifier.text.cues import CueMatcher
-from interaction_classifier.training.config import TrainingConfig
-from interaction_classifier.training.estimators import fit_linear, make_featurizer
-from interaction_classifier.training.fit import (
-    domain_flags,
-    fit_temperature,
-    head_columns,
-    stacking_proba,
-)
-from interaction_classifier.training.thresholds import review_thresholds
-from interaction_classifier.training.urgency import fit_urgency, urgency_feature_names
-from interaction_classifier.training.weights import head_rows, head_weights
-
-HEADS = ("interaction_type", "journey_stage", "sentiment")
-
-
-def train_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMatcher,
-                     version: str) -> InteractionModel:
-    """Fit the full default model from a built corpus."""
-    mcfg, weights_cfg = cfg.model, cfg.model.model_dump()
-    train = corpus[corpus["split"] == "train"]
-    valid = corpus[corpus["split"] == "valid"]
-    selected = {h: head_rows(train, h, mcfg.max_rows_per_source, cfg.seed)
-                for h in [*HEADS, "urgency"]}
-    union = pd.concat(selected.values())
-    union = union[~union.index.duplicated()].sort_index()
-    featurizer = make_featurizer(cfg.features).set_matcher(matcher)
-    featurizer.fit(union["text"].tolist())
-    X_all = featurizer.transform(union["text"].tolist())
-    pos = {idx: i for i, idx in enumerate(union.index)}
-    X_valid, valid_cues = featurizer.transform_with_cues(valid["text"].tolist())
-    names = featurizer.feature_names()
-    heads: dict[str, LinearHead] = {}
-    valid_proba: dict[str, np.ndarray] = {}
-    for h in HEADS:
-        rows = selected[h]
-        head = fit_linear(h, X_all[[pos[i] for i in rows.index]], rows[h].to_numpy(), mcfg,
-                          cfg.seed, head_weights(rows, h, weights_cfg),
-                          head_columns(names, mcfg.exclude_blocks.get(h, [])),
-                          domain_flags(rows, mcfg.domain_adaptation.get(h, [])))
-        vmask = valid[h].notna().to_numpy()
-        head.temperature = fit_temperature(head, X_valid[vmask], valid[h][vmask].to_numpy(),
-                                           head_weights(valid[vmask], h, weights_cfg))
-        heads[h] = head
-        valid_proba[h] = head.proba(X_valid)
-    model = InteractionModel(featurizer=featurizer.freeze(), heads=heads,
-                             abstain=review_thresholds(valid_proba, cfg.thresholds),
-                             max_chars=cfg.predict.max_chars, version=version,
-                             urgency=_fit_urgency(cfg, selected["urgency"], X_all, pos, valid,
-                                                  X_valid, valid_cues, heads))
-    return model.attach(matcher)
-
-
-def _fit_urgency(cfg: TrainingConfig, urows: pd.DataFrame, X_all: Any, pos: dict,
-                 valid: pd.DataFrame, X_valid: Any, valid_cues: list, heads: dict
-                 ) -> Any:
-    """The urgency text head on train, then the ordinal model on valid over its outputs, the
-    interaction-type and sentiment probabilities and the cue flags."""
-    ucfg, weights_cfg = cfg.urgency, cfg.model.model_dump()
-    text_cfg = cfg.model.model_copy(update={"classifier": "logreg", "C": ucfg.text_C})
-    text_head = fit_linear("urgency", X_all[[pos[i] for i in urows.index]],
-                           urows["urgency"].to_numpy(), text_cfg, cfg.seed,
-                           head_weights(urows, "urgency", weights_cfg))
-    umask = valid["urgency"].notna().to_numpy()
-    uweights = head_weights(valid[umask], "urgency", weights_cfg)
-    text_head.temperature = fit_temperature(text_head, X_valid[umask],
-                                            valid["urgency"][umask].to_numpy(), uweights)
-    flags = np.vstack([driver_flags(c) for c, keep in zip(valid_cues, umask, strict=True)
-                       if keep])
-    probas = {h: stacking_proba(heads[h], X_valid[umask])
-              for h in ("interaction_type", "sentiment")}
-    fit_cfg = {"values": ucfg.values, "tiers": cfg.thresholds.priority, "C": ucfg.C}
-    return fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
-                       urgency_feature_names(text_head, heads), fit_cfg, uweights)
+from interaction_classifier.training.config import load_config
+from interaction_classifier.training.run import run
 
 
 def run_training(config_path: Path, output_dir: Path, track: bool = True,
                  version: str | None = None, corpus_path: Path | None = None
                  ) -> dict[str, Any]:
     """Train the model a config describes (default or retrained), evaluate, save and
-    optionally track it; returns the evaluation report."""
-    from interaction_classifier.training.config import load_config
-    from interaction_classifier.training.run import run
-
+    optionally track it; returns the evaluation report. ``corpus_path`` replaces the
+    config's corpus (the default model only)."""
     overrides = {"corpus": {"path": str(corpus_path)}} if corpus_path else None
     return run(load_config(config_path, overrides), Path(output_dir), track=track,
                version=version, config_path=Path(config_path)).report
-
