@@ -29,7 +29,7 @@ from interaction_classifier.batch.formats import BatchError, detect_format, sibl
 from interaction_classifier.batch.outputs import Finaliser
 from interaction_classifier.batch.overrides import check_overrides, effective_thresholds
 from interaction_classifier.batch.readers import ChunkReader
-from interaction_classifier.batch.stats import URGENCY_BINS as URGENCY_BINS  # re-export
+from interaction_classifier.batch.report import write_report
 from interaction_classifier.batch.stats import merge_stats
 from interaction_classifier.batch.workers import JobConfig, Progress, score_all, start_pool
 from interaction_classifier.io import write_text
@@ -179,9 +179,6 @@ def _finalise(options: ScoreOptions, output: Path, fin: Finaliser, settled: Plan
     summary = _summary(options, output, quarantine, settled, rows_in, rows_out, stats)
     summary["throughput"] = throughput
     if options.report is not None:
-        # Module level once batch.report imports URGENCY_BINS from batch.stats (not run).
-        from interaction_classifier.batch.report import write_report
-
         write_report(options.report, summary, stats, fin.top_of_queue(50), options)
     return summary
 
