@@ -138,5 +138,8 @@ def test_review_threshold_flags_the_least_confident_share() -> None:
     assert out["fixed"] == 0.6
     assert 0.19 <= (proba.max(axis=1) < out["fitted"]).mean() <= 0.2
     assert review_thresholds({"h": proba}, ThresholdsConfig(review_rate=0.0)) == {"h": 0.0}
+    certain = np.tile([1.0, 0.0, 0.0], (100, 1))  # saturated: 1.0 would flag everything
+    assert review_thresholds({"h": certain}, cfg.model_copy(update={"review": {}})) == \
+        {"h": 0.99}
     with pytest.raises(ValueError, match=r"unknown heads \['nope'\]"):
         review_thresholds({"h": proba}, ThresholdsConfig(review={"nope": 0.5}))

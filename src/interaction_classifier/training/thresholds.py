@@ -4,7 +4,9 @@ Rule: a head's review threshold is the top-probability quantile ``review_rate`` 
 validation rows, i.e. with the default 0.1 the least confident tenth of messages like the
 validation ones needs review. A threshold given in ``[thresholds] review`` wins. The rule
 needs no labels and gives the same workload on every model whatever its accuracy; the
-abstention table of the evaluation report shows what each threshold buys.
+abstention table of the evaluation report shows what each threshold buys. A fitted threshold
+is at most ``MAX_FITTED`` (0.99): a model that is all but certain on most validation rows
+(small, separable data) would otherwise get 1.0 and flag everything not exactly certain.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import numpy as np
 
 from interaction_classifier.training.config import ThresholdsConfig
 
+MAX_FITTED = 0.99
+
 
 def review_threshold(top_proba: np.ndarray, rate: float) -> float:
     """The confidence below which ``rate`` of these rows fall (0 when ``rate`` is 0)."""
@@ -20,7 +24,7 @@ def review_threshold(top_proba: np.ndarray, rate: float) -> float:
         return 0.0
     # Rounded down, so that near-certain rows (0.99996...) are not flagged by a threshold
     # rounded up to 1.0.
-    return float(np.floor(np.quantile(top_proba, rate) * 1e4) / 1e4)
+    return min(MAX_FITTED, float(np.floor(np.quantile(top_proba, rate) * 1e4) / 1e4))
 
 
 def review_thresholds(valid_proba: dict[str, np.ndarray], cfg: ThresholdsConfig
