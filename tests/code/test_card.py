@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
+from interaction_classifier import load_model
 from interaction_classifier.config import DEFAULT_MODEL_DIR
 from interaction_classifier.evaluation import card
 from interaction_classifier.evaluation.metrics import abstain_table, head_metrics
+from interaction_classifier.evaluation.report import evaluation_report, without_texts
+from tests.helpers.tiny_model import build_tiny_model, generate
 
 HOSTILE = ["Billing & Payments | <b>", "*starred* [link](http://x.example)", "plain_label",
            "_under_"]
@@ -117,6 +120,18 @@ def test_retrained_manifest_renders_with_hostile_labels_escaped(tmp_path: Path) 
     assert "Test set, per class" in text
     assert "ROC-AUC" not in text and "Urgency:" not in text
     assert "gold set:" not in text and "SemEval" not in text
+
+
+def test_card_from_the_trainers_report_of_a_model_without_urgency(tmp_path: Path) -> None:
+    model = load_model(build_tiny_model(tmp_path / "model"))
+    report = evaluation_report(model, pd.DataFrame(generate(60, seed=9)))
+    manifest = {"name": "interaction-classifier", "version": model.version,
+                "heads": model.describe()["heads"], "metrics": without_texts(report)}
+    page = as_html(card.render(manifest, results_dir=tmp_path))
+    labels = {r[1] for r in page.rows if len(r) == 6 and r[0] == "topic"}
+    assert labels == set(model.describe()["heads"]["topic"])  # "Billing & Payments" as written
+    abstain = [r for r in page.rows if len(r) == 6 and r[0] == "test"]
+    assert [r[1] for r in abstain] == ["topic", "intent"]
 
 
 def test_md_filter_escapes_markdown_and_html() -> None:
