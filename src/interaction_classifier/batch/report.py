@@ -200,7 +200,8 @@ def _facts(summary: dict[str, Any], bars: list[dict[str, Any]]) -> list[tuple[st
         ("input", summary["input"]), ("model version", summary["model_version"]),
         ("rows in / rows out", f"{summary['rows_in']:,} / {summary['rows_out']:,}"),
         ("scored", f"{summary['scored']:,}"),
-        ("flagged", f"{summary['flagged']:,} {summary['flagged_by_reason'] or ''}".strip()),
+        ("flagged", f"{summary['flagged']:,}" + "".join(
+            f", {reason} {n:,}" for reason, n in summary["flagged_by_reason"].items())),
         ("needs review", f"{summary['needs_review']:,}"),
         ("queue order", summary.get("queue_rule") or summary.get("queue_by") or ""),
         ("review thresholds", ", ".join(f"{h} {v:g}"
