@@ -11,6 +11,8 @@ is at most ``MAX_FITTED`` (0.99): a model that is all but certain on most valida
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from interaction_classifier.training.config import ThresholdsConfig
@@ -24,7 +26,8 @@ def review_threshold(top_proba: np.ndarray, rate: float) -> float:
         return 0.0
     # Rounded down, so that near-certain rows (0.99996...) are not flagged by a threshold
     # rounded up to 1.0.
-    return min(MAX_FITTED, float(np.floor(np.quantile(top_proba, rate) * 1e4) / 1e4))
+    quantile = float(np.quantile(top_proba.astype(np.float64), rate))
+    return min(MAX_FITTED, math.floor(quantile * 1e4) / 1e4)
 
 
 def review_thresholds(valid_proba: dict[str, np.ndarray], cfg: ThresholdsConfig
