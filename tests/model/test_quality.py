@@ -10,14 +10,13 @@ from interaction_classifier.data.gold import load_gold
 from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_report
 from interaction_classifier.models.model import URGENCY_DRIVERS, urgency_inputs
 
-# The model issue's quality gates on the gold set. interaction_type (0.726), sentiment and
-# urgency meet them; journey_stage (0.566 vs 0.60) does not yet, and neither does the SemEval
-# margin over VADER (+0.087 vs +0.10). Those two are guarded here at a regression floor just
-# under what the committed model measures, so that a worse model fails CI; the misses are
-# recorded in MODEL_CARD.md and docs/model.md.
-GATES = {"interaction_type": 0.70, "sentiment": 0.70}
-# (0.555: m12c measures 0.566, m12b 0.564, m12 0.574.)
-REGRESSION_FLOORS = {"journey_stage": 0.555}
+# Regression floors just under what the committed model measures on the gold set (model
+# 20261205, refitted with scikit-learn's LogisticRegression: type 0.718, stage 0.564,
+# sentiment 0.744, urgency ROC-AUC 0.877), so that a worse model fails CI. The model issue's
+# gates are type and sentiment >= 0.70 and urgency AUC >= 0.85 (met); stage >= 0.60 is not
+# met yet (recorded in MODEL_CARD.md and docs/model.md).
+FLOORS = {"interaction_type": 0.71, "journey_stage": 0.56, "sentiment": 0.74}
+URGENCY_AUC_FLOOR = 0.87
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +30,21 @@ def gold_metrics(shared_data, model) -> dict:
     return metrics
 
 
-@pytest.mark.parametrize("head", sorted(GATES | REGRESSION_FLOORS))
+@pytest.mark.parametrize("head", sorted(FLOORS))
 def test_gold_macro_f1(gold_metrics: dict, head: str) -> None:
     assert gold_metrics[head]["n"] >= 400
-    floor = GATES.get(head, REGRESSION_FLOORS.get(head))
-    assert gold_metrics[head]["macro_f1"] >= floor, gold_metrics[head]
+    assert gold_metrics[head]["macro_f1"] >= FLOORS[head], gold_metrics[head]
 
 
-def test_gold_urgency_auc_gate(gold_metrics: dict) -> None:
-    assert gold_metrics["urgency"]["roc_auc_urgent"] >= 0.85, gold_metrics["urgency"]
+def test_gold_urgency_auc(gold_metrics: dict) -> None:
+    assert gold_metrics["urgency"]["roc_auc_urgent"] >= URGENCY_AUC_FLOOR, gold_metrics["urgency"]
 
 
 def test_semeval_heldout_beats_vader(shared_data, model) -> None:
     report = semeval_report(model)
     assert report["n"] > 20000
-    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.653)
-    # Issue target: >= VADER + 0.10 (not met yet: +0.087). Regression floor:
+    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.654)
+    # Issue target: >= VADER + 0.10 (not met yet: +0.088). Regression floor:
     assert report["model_macro_recall"] >= report["vader_macro_recall"] + 0.085, report
 
 
