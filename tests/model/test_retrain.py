@@ -110,7 +110,7 @@ def test_two_runs_of_an_edited_config_get_their_own_versions(tickets: Path,
           "--output", str(first))
     config = (first / "config.toml").read_text(encoding="utf-8")
     edited = tracking / "edited.toml"
-    edited.write_text(config.replace("svm_C = 0.5", "svm_C = 0.25"), encoding="utf-8")
+    edited.write_text(re.sub(r"svm_C = [\d.]+", "svm_C = 0.25", config), encoding="utf-8")
     second = tracking / "second"
     train("--config", str(edited), "--output", str(second))
     a, b = manifest(first), manifest(second)
@@ -255,3 +255,38 @@ def test_search_within_budget_writes_a_repeatable_choice(shared_data: None,
     train("--no-track", "--config", str(out / "config.toml"), "--output", str(again))
     assert json.loads((again / "evaluation.json").read_text()) == \
         json.loads((out / "evaluation.json").read_text())
+
+
+@pytest.mark.slow
+def test_compare_a_default_model_run_with_a_retrained_one(shared_data: None, tickets: Path,
+                                                          tracking: Path) -> None:
+    """The default model is a config of the same trainer: trained on the team's written
+    messages (a small corpus) with tracking on, its run compares with a retrained one."""
+    import numpy as np
+    import tomli_w
+
+    from interaction_classifier.config import DEFAULT_CONFIG, load_taxonomy, read_toml
+    from interaction_classifier.data.corpus import load_corpus_config, load_written, write_corpus
+
+    frame = load_written(load_corpus_config().written, load_taxonomy())
+    frame["split"] = np.array(["train", "valid", "test", "train"])[np.arange(len(frame)) % 4]
+    corpus = write_corpus(frame.astype("string"), tracking / "corpus.parquet")
+    raw = read_toml(DEFAULT_CONFIG)
+    raw["corpus"]["path"] = str(corpus)
+    raw["features"].update(word_max_features=3000, char_max_features=3000,
+                           embedding_weight=0.0)
+    raw["model"].update(exclude_blocks={}, domain_adaptation={})
+    config = tracking / "small-default.toml"
+    config.write_bytes(tomli_w.dumps(raw).encode())
+    default = tracking / "default"
+    train("--config", str(config), "--output", str(default))
+    retrained = tracking / "retrained"
+    train("--data", str(tickets), "--text-column", "message", "--label-column", "queue",
+          "--output", str(retrained))
+    a, b = manifest(default), manifest(retrained)
+    assert a["kind"] == "default" and b["kind"] == "retrained"
+    assert set(a["metrics"]) >= {"test", "gold", "semeval_heldout", "score"}
+    assert a["thresholds"]["priority"] == raw["thresholds"]["priority"]
+    result = RUNNER.invoke(app, ["compare", a["mlflow"]["run_id"], b["mlflow"]["run_id"]])
+    assert result.exit_code == 0, result.output
+    assert "gold.sentiment.macro_f1" in result.output and "queue.accuracy" in result.output
