@@ -106,10 +106,9 @@ def evaluate(model: InteractionModel, cfg: TrainingConfig, data: TrainingData,
     return evaluation_report(predictor, data.frame[data.split == "test"], plots_dir)
 
 
-def describe_data(cfg: TrainingConfig, data: TrainingData) -> dict[str, Any]:
-    """Row counts per split and, per head, labelled rows per split."""
-    heads = cfg.data.label_columns if cfg.data else [
-        "interaction_type", "journey_stage", "sentiment", "urgency"]
+def describe_data(model: InteractionModel, data: TrainingData) -> dict[str, Any]:
+    """Row counts per split and, per head (urgency too), labelled rows per split."""
+    heads = [*model.heads, *(["urgency"] if model.urgency is not None else [])]
     splits = ("train", "valid", "test")
     return {"rows": {s: int((data.split == s).sum()) for s in splits},
             "labelled_rows": {h: {s: int((data.frame[h].notna() & (data.split == s)).sum())
@@ -155,7 +154,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
                 "thresholds": {"review": dict(model.abstain),
                                "priority": dict(model.urgency.tiers) if model.urgency else {}},
                 "data": data.source, "data_fingerprint": data.fingerprint,
-                "config_digest": cfg.digest(), **describe_data(cfg, data),
+                "config_digest": cfg.digest(), **describe_data(model, data),
                 "config": cfg.model_dump(mode="json", exclude_none=True), "search": search_log,
                 "train_seconds": round(time.perf_counter() - started, 1),
                 "fit_seconds": round(fit_seconds, 1), "refit": cfg.model.refit,

@@ -129,8 +129,9 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
               params: dict[str, Any], experiment: str, registered_model: str,
               files: list[Path]) -> dict[str, Any]:
     """Log one training run: params, metrics (``score`` among them), tags, ``files`` (config,
-    evaluation, plots) and the model as a registered pyfunc; move ``champion`` to it only if
-    its ``score`` beats the champion's. Returns the ids for the manifest."""
+    evaluation; a folder is logged as ``plots``) and the model as a registered pyfunc; move
+    ``champion`` to it only if its ``score`` beats the champion's. Returns the ids for the
+    manifest."""
     from interaction_classifier.serving.predictor import load_model
 
     setup(experiment)
@@ -145,7 +146,7 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
         mlflow.log_dict(names, NAMES_FILE)
         for path in files:
             if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=path.name)
+                mlflow.log_artifacts(str(path), artifact_path="plots")
             elif path.is_file():
                 mlflow.log_artifact(str(path))
         predictor = load_model(output_dir)
