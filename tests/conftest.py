@@ -20,12 +20,21 @@ from interaction_classifier.data.registry import DataError, resolve
 
 FIXTURES = Path(__file__).parent / "data" / "fixtures"
 
-# Tests that take more than ~3 s here (pytest --durations): node id prefixes, relative to tests/.
+# Tests that take more than ~15 s here (pytest --durations on this 2-core machine): node id
+# prefixes relative to tests/, and fixtures that make every test using them slow.
 SLOW = (
-    "model/test_notebook.py",
-    "model/test_reproducible.py",
-    "model/test_quality.py",
+    "code/test_batch.py::test_sigkill_then_resume_gives_every_row_exactly_once",  # 35 s
+    "code/test_spark.py::test_parquet_parity_with_bad_rows",  # 28 s
+    "code/test_spark.py::test_directory_of_parts",  # 13 s
+    "model/test_notebook.py",  # executes the retraining notebook
+    "model/test_reproducible.py",  # retrains the default model
+    "model/test_retrain.py::test_banking77_reaches_its_bar_through_the_cli",  # 59 s
+    "model/test_retrain.py::test_compare_a_default_model_run_with_a_retrained_one",  # 46 s
+    "model/test_retrain.py::test_search_within_budget_writes_a_repeatable_choice",  # 21 s
+    "model/test_quality.py::test_semeval_heldout_beats_vader",  # 18 s
+    "e2e/",  # user journeys: retrain BANKING77, score, Spark
 )
+SLOW_FIXTURES = frozenset({"built"})  # data/test_corpus.py: builds the corpus (50 s)
 SPARK_FILES = ("code/test_spark.py",)
 BROWSER_NAMES = frozenset({"chromium", "browser", "sync_playwright", "playwright"})
 
@@ -91,19 +100,21 @@ def _calls_require(item: pytest.Item) -> bool:
     return code is not None and "require" in code.co_names
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every collected test with its tier, from where it lives and what it uses."""
     root = Path(__file__).parent
     for item in items:
         rel = Path(str(item.path)).relative_to(root).as_posix()
         node = rel + item.nodeid.partition(".py")[2]
-        if rel in SPARK_FILES:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if rel in SPARK_FILES or "spark" in fixtures:
             item.add_marker(pytest.mark.spark)
         if _uses_browser(item):
             item.add_marker(pytest.mark.browser)
-        if "shared_data" in getattr(item, "fixturenames", ()) or _calls_require(item):
+        if "shared_data" in fixtures or _calls_require(item):
             item.add_marker(pytest.mark.needs_data)
-        if any(node.startswith(prefix) for prefix in SLOW):
+        if any(node.startswith(prefix) for prefix in SLOW) or fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
 
 
