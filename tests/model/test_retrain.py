@@ -103,6 +103,7 @@ def test_any_label_text_trains_with_tracking_on(tickets: Path, tracking: Path) -
     assert served.predict("refund my reverted card payment")["queue"] in LABELS
 
 
+@pytest.mark.slow  # two tracked runs; the version rule itself: tests/code/test_config.py
 def test_two_runs_of_an_edited_config_get_their_own_versions(tickets: Path,
                                                              tracking: Path) -> None:
     first = tracking / "first"
