@@ -27,7 +27,9 @@ DATA_DIR = PROJECT_ROOT / "data"
 MODELS_DIR = PROJECT_ROOT / "models"
 DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
 
-HEADS = ("interaction_type", "journey_stage", "sentiment", "urgency")
+# The default taxonomy's classifier heads, and all four with urgency.
+CLASSIFIER_HEADS = ("interaction_type", "journey_stage", "sentiment")
+HEADS = (*CLASSIFIER_HEADS, "urgency")
 
 
 class ConfigError(ValueError):

@@ -11,11 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from interaction_classifier.cli.evaluate import print_report
-from interaction_classifier.config import CONFIGS_DIR, DEFAULT_CONFIG, MODELS_DIR
+from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR, RESOURCES
 
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
 console = Console()
-RETRAIN_CONFIG = CONFIGS_DIR / "retrain.toml"
+RETRAIN_CONFIG = RESOURCES / "retrain.toml"  # shipped: retraining works from a wheel
 
 
 @corpus_app.command("build")

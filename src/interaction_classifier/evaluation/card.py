@@ -88,9 +88,9 @@ def _sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _heads(manifest: dict[str, Any], sets: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
-    """Head -> labels in the model's order: the manifest's heads or taxonomy, else the order
-    the report lists them in."""
-    declared = manifest.get("heads") or manifest.get("taxonomy") or {}
+    """Head -> labels in the model's order: the manifest's heads, then the taxonomy for heads
+    the model declares no labels of (urgency tiers), else the order the report lists them in."""
+    declared = {**(manifest.get("taxonomy") or {}), **(manifest.get("heads") or {})}
     found = {h: list(m.get("per_class", {})) for s in sets.values() for h, m in s.items()}
     return {h: list(declared.get(h) or found[h]) for h in [*declared, *found]
             if h in found}

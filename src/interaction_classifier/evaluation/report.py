@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from interaction_classifier.config import CLASSIFIER_HEADS
 from interaction_classifier.evaluation import metrics, plots
 from interaction_classifier.serving.predictor import Predictor
-
-GOLD_HEADS = ("interaction_type", "journey_stage", "sentiment")
 
 
 def most_confused(y_true: pd.Series, y_pred: pd.Series, texts: pd.Series, top: int = 10,
@@ -105,7 +104,7 @@ def gold_score(report: dict[str, Any]) -> float:
     """The number the default model's champion alias is decided on: mean gold macro-F1 of
     the three heads and the urgency ROC-AUC."""
     gold = report["gold"]
-    parts = [gold[h]["macro_f1"] for h in GOLD_HEADS]
+    parts = [gold[h]["macro_f1"] for h in CLASSIFIER_HEADS]
     parts.append(gold["urgency"]["roc_auc_urgent"] or 0.0)
     return float(sum(parts) / len(parts))
 

@@ -4,7 +4,8 @@ lexicon scores and (optionally) mean pretrained word vectors.
 One featurizer serves every head so that a message is tokenised and vectorised once. The
 lexicon block (VADER's pos/neg/neu/compound, ~15 us a message) carries sentiment knowledge
 for words the training data never saw; it raised SemEval-2016 macro recall from 0.630 to
-0.656 in the comparison recorded in docs/model.md.
+0.656 in the comparison recorded in
+docs/experiments/round-01-sentiment-features-and-training-data.md.
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ import scipy.sparse as sp
 
 from interaction_classifier.features.frozen import FeatureRows, FrozenFeaturizer
 from interaction_classifier.text.cues import Cue, CueMatcher
+from interaction_classifier.text.patterns import URGENCY_DRIVERS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-URGENCY_DRIVERS = ("risk", "time_pressure", "repetition", "churn_threat", "dissatisfaction")
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

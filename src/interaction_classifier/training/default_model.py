@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from interaction_classifier.config import CLASSIFIER_HEADS, HEADS
 from interaction_classifier.models.model import InteractionModel, LinearHead, driver_flags
 from interaction_classifier.text.cues import CueMatcher
 from interaction_classifier.training.config import TrainingConfig
@@ -26,8 +27,6 @@ from interaction_classifier.training.thresholds import review_thresholds
 from interaction_classifier.training.urgency import fit_urgency, urgency_feature_names
 from interaction_classifier.training.weights import head_rows, head_weights
 
-HEADS = ("interaction_type", "journey_stage", "sentiment")
-
 
 def fit_default_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMatcher,
                      version: str) -> InteractionModel:
@@ -36,7 +35,7 @@ def fit_default_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMat
     train = corpus[corpus["split"] == "train"]
     valid = corpus[corpus["split"] == "valid"]
     selected = {h: head_rows(train, h, mcfg.max_rows_per_source, cfg.seed)
-                for h in [*HEADS, "urgency"]}
+                for h in HEADS}
     union = pd.concat(selected.values())
     union = union[~union.index.duplicated()].sort_index()
     featurizer = make_featurizer(cfg.features).set_matcher(matcher)
@@ -47,7 +46,7 @@ def fit_default_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMat
     names = featurizer.feature_names()
     heads: dict[str, LinearHead] = {}
     valid_proba: dict[str, np.ndarray] = {}
-    for h in HEADS:
+    for h in CLASSIFIER_HEADS:
         rows = selected[h]
         head = fit_linear(h, X_all[[pos[i] for i in rows.index]], rows[h].to_numpy(), mcfg,
                           cfg.seed, head_weights(rows, h, weights_cfg),

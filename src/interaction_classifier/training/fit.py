@@ -54,7 +54,8 @@ def fit_head(name: str, X: Any, y: np.ndarray, C: float, class_weight: str | Non
     """scikit-learn's multinomial ``LogisticRegression`` (lbfgs), reduced to its weights; a
     head restricted to ``columns`` gets zero weight on every other column. With ``domain``
     it is fitted on :func:`augment`-ed features and keeps only the shared weights, for
-    messages from sources it never saw (chosen by leave-one-source-out, docs/model.md).
+    messages from sources it never saw (chosen by leave-one-source-out,
+    docs/experiments/round-05-domain-augmentation.md).
 
     One BLAS/OpenMP thread during the fit: a multi-threaded BLAS splits its inner products
     by thread count, so their rounding, and the weights, would follow the machine's load
