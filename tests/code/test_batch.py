@@ -488,3 +488,44 @@ def test_resume_refuses_changed_overrides(tmp_path: Path, tiny: Path,
     summary = run(ScoreOptions(**options, resume=True))
     assert summary["rows_out"] == 40 and summary["throughput"]["rows_scored_this_run"] == 0
     assert not (tmp_path / "out.csv.parts").exists()
+
+
+@pytest.mark.parametrize(("suffix", "column"), [("csv", "sentiment"), ("parquet", "status"),
+                                                ("jsonl", "model_version")])
+def test_input_column_the_output_would_overwrite_exits_2_before_any_work(
+        tmp_path: Path, suffix: str, column: str) -> None:
+    frame = messages(30)
+    frame[column] = "the user's own value"
+    source = tmp_path / f"in.{suffix}"
+    write_any(frame, source)
+    result = cli(source, "-o", tmp_path / "out.csv", "--quiet")
+    assert result.exit_code == 2
+    assert f"['{column}']" in result.output and "would be overwritten" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
+def test_a_label_column_named_like_a_head_of_a_retrained_model_is_refused(
+        tmp_path: Path, tiny: Path) -> None:
+    frame = tiny_tickets(20)
+    head = next(iter(load_model(tiny).describe()["heads"]))
+    frame[head] = "gold label"
+    write_any(frame, tmp_path / "in.csv")
+    with pytest.raises(BatchError, match=f"\\['{head}'\\]"):
+        score(tmp_path, tmp_path / "in.csv", "out.csv", model=tiny)
+
+
+@pytest.mark.parametrize("flag", ["--id-column", "--time-column"])
+def test_a_misspelt_id_or_time_column_exits_2_before_any_work(tmp_path: Path, flag: str) -> None:
+    source = tmp_path / "in.csv"
+    write_any(messages(30), source)
+    result = cli(source, "-o", tmp_path / "out.csv", flag, "tiket_id", "--quiet")
+    assert result.exit_code == 2
+    assert f"{flag} 'tiket_id' is not a column" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]
+
+
+def test_a_json_lines_key_missing_everywhere_is_still_refused(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_any(messages(30), source)
+    with pytest.raises(BatchError, match="--id-column 'tiket_id' is not a column"):
+        score(tmp_path, source, "out.csv", id_column="tiket_id")

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from interaction_classifier import load_model
 from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
+from interaction_classifier.batch.formats import BatchError
 from interaction_classifier.batch.run import ScoreOptions, run
 from interaction_classifier.cli.score import score_command
 from interaction_classifier.config import PROJECT_ROOT
@@ -250,7 +251,7 @@ def test_score_dataframe_keeps_columns_and_types(spark: SparkSession) -> None:
 
 def test_score_dataframe_refuses_clashing_columns(spark: SparkSession) -> None:
     df = spark.createDataFrame([("hello", "x")], "text string, status string")
-    with pytest.raises(ValueError, match="clash"):
+    with pytest.raises(BatchError, match=r"\['status'\] .* would be overwritten"):
         ic_spark.score_dataframe(df)
 
 

@@ -135,11 +135,18 @@ def test_service_loads_the_retrained_model_in_process(lab: dict) -> None:
 def test_spark_scores_with_the_retrained_model(lab: dict) -> None:
     folder = lab["folder"]
     test_file = resolve("banking77", "test", download=False)
-    frame = pd.read_csv(test_file).head(200)
+    labelled = pd.read_csv(test_file).head(200)
+    labelled.to_csv(folder / "labelled.csv", index=False)
+    args = ["--model", str(lab["model"]), "--engine", "spark", "--spark-master", "local[2]"]
+    # The gold column has the head's name: refused, not silently overwritten.
+    proc = run([*CLI, "score", str(folder / "labelled.csv"), "-o",
+                str(folder / "refused.parquet"), *args], cwd=folder, env=lab["env"], expect=2)
+    assert "['category']" in proc.stderr and "would be overwritten" in proc.stderr
+    assert not (folder / "refused.parquet").exists()
+    frame = labelled[["text"]]
     frame.to_csv(folder / "spark_in.csv", index=False)
     run([*CLI, "score", str(folder / "spark_in.csv"), "-o", str(folder / "spark_out.parquet"),
-         "--model", str(lab["model"]), "--engine", "spark", "--spark-master", "local[2]"],
-        cwd=folder, env=lab["env"])
+         *args], cwd=folder, env=lab["env"])
     out = pd.read_parquet(folder / "spark_out.parquet")
     assert len(out) == len(frame)
     assert (out["status"] == "ok").all()

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from interaction_classifier.batch.formats import BatchError
 from interaction_classifier.text.replies import reply_body
 
 OK = "ok"
@@ -103,6 +104,15 @@ def _predictions(model: Model, texts: list[str], index: pd.Index, rows: list[int
     return full
 
 
+def check_clashes(inputs: Any, outputs: list[str]) -> None:
+    """Refuse input columns that the output would overwrite (a label column named like a
+    head, or ``status``): overwriting would silently lose the user's values."""
+    clashes = [c for c in outputs if c in set(inputs)]
+    if clashes:
+        raise BatchError(f"input column(s) {clashes} have the names of prediction columns "
+                         "and would be overwritten; rename or drop them before scoring")
+
+
 def score_chunk(model: Model, frame: pd.DataFrame, text_column: str, *,
                 review: dict[str, float] | None = None,
                 priority: dict[str, float] | None = None) -> pd.DataFrame:
@@ -120,9 +130,7 @@ def score_chunk(model: Model, frame: pd.DataFrame, text_column: str, *,
     base = frame.drop(columns=[READ_STATUS], errors="ignore")
     predictions = _predictions(model, texts, base.index, rows,
                                {"review": review, "priority": priority})
-    clashes = [c for c in predictions.columns if c in base.columns]
-    if clashes:
-        raise ValueError(f"input columns clash with prediction columns: {clashes}")
+    check_clashes(base.columns, [*predictions.columns, STATUS_COLUMN, VERSION_COLUMN])
     out = pd.concat([base, predictions], axis=1)
     out[STATUS_COLUMN] = statuses
     out[VERSION_COLUMN] = model.version

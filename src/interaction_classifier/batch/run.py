@@ -24,7 +24,7 @@ from typing import Any
 
 from interaction_classifier.batch import triage
 from interaction_classifier.batch.chunkfiles import prepare_work_dir
-from interaction_classifier.batch.chunks import OK
+from interaction_classifier.batch.chunks import OK, score_chunk
 from interaction_classifier.batch.formats import BatchError, detect_format, sibling
 from interaction_classifier.batch.outputs import Finaliser
 from interaction_classifier.batch.overrides import check_overrides, effective_thresholds
@@ -94,6 +94,19 @@ def plan(options: ScoreOptions) -> Plan:
     return Plan(model, description, rule)
 
 
+def _check_first_row(options: ScoreOptions, plan: Plan) -> None:
+    """Fail before any work on what the first row already shows (no text column, input
+    columns the output would overwrite, a missing id or time column where the file has a
+    header): the same reader and ``score_chunk`` code, on the header alone."""
+    reader = ChunkReader(options.input, 1, options.text_column)
+    first = next(iter(reader), None)
+    if first is not None:
+        if reader.format.kind != "jsonl":  # JSON lines may add keys later: checked at the end
+            _check_columns(options, list(first.columns))
+        score_chunk(plan.model, first.iloc[:0], options.text_column,
+                    review=options.review or None, priority=options.priority or None)
+
+
 def _manifest(options: ScoreOptions, plan: Plan) -> dict[str, Any]:
     """What must not change between a run and its resume (JSON values, compared as read)."""
     stat = options.input.stat()
@@ -113,6 +126,7 @@ def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict
     output = options.resolved_output()
     work = output.with_name(output.name + ".parts")
     settled = plan(options)
+    _check_first_row(options, settled)
     prepare_work_dir(work, _manifest(options, settled), options.resume, say)
     reader = ChunkReader(options.input, options.chunk_size, options.text_column)
     config = JobConfig(options.text_column, options.time_column, str(work), settled.rule,

@@ -33,7 +33,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
+from interaction_classifier.batch.chunks import READ_STATUS, check_clashes, score_chunk
 from interaction_classifier.batch.formats import BatchError
 from interaction_classifier.models.artifact import MANIFEST, verify_artifact
 from interaction_classifier.serving.predictor import Predictor, load_model
@@ -156,9 +156,7 @@ def score_shipped(df: DataFrame, text_col: str, loaded: Predictor, shipment: Mod
     if text_col not in df.columns:
         raise BatchError(f"no text column {text_col!r}; columns: {df.columns}")
     schema = prediction_schema(loaded, text_col, overrides)
-    clashes = [c for c in schema.fieldNames() if c in df.columns]
-    if clashes:
-        raise ValueError(f"input columns clash with prediction columns: {clashes}")
+    check_clashes(df.columns, schema.fieldNames())
     status: Column = (F.col(READ_STATUS).cast("string") if READ_STATUS in df.columns
                       else F.lit(None).cast("string"))
     scorer = _scorer(df.sparkSession.sparkContext.broadcast(shipment), text_col, schema,
