@@ -36,8 +36,7 @@ from pyspark.sql import types as T
 from interaction_classifier.batch.chunks import READ_STATUS, check_clashes, score_chunk
 from interaction_classifier.batch.formats import BatchError
 from interaction_classifier.models.artifact import MANIFEST, verify_artifact
-from interaction_classifier.serving.predictor import Predictor, load_model
-from interaction_classifier.serving.predictor import _resolve_uri as resolve_model_dir
+from interaction_classifier.serving.predictor import Predictor, load_model, resolve_model_dir
 
 PROBE_TEXTS = ["Where is my order? It has not arrived.", None]
 _LOADED: dict[str, Predictor] = {}

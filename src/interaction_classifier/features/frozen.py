@@ -207,9 +207,15 @@ class FeatureRows:
                              shape=(len(self.indptr) - 1, self.n_features))
 
     def dot(self, weights: np.ndarray) -> np.ndarray:
-        """Dense ``rows @ weights`` for an (n_features, k) matrix."""
+        """Dense ``rows @ weights`` for an (n_features, k) matrix.
+
+        One row is summed term by term in float32, in the order scipy's CSR product sums a
+        row of a batch, so a message gets the same scores alone (``predict``) as in a batch
+        (``predict_batch``, ``score``, the HTTP batch endpoint); a BLAS dot product sums in
+        another order and differs in the last float32 bits (~1e-7), for ~10 us less.
+        """
         if len(self.indptr) == 2:
-            return (self.data @ weights[self.indices])[None, :]
+            return (self.data[:, None] * weights[self.indices]).sum(axis=0)[None, :]
         return np.asarray(self.tocsr() @ weights)
 
 

@@ -120,30 +120,40 @@ class Predictor:
                 priority: Overrides = None) -> dict[str, Any]:
         """All labels for one message (the keys of ``output_columns``), with confidences,
         probabilities, reasons and the model version; plain Python types only."""
+        return self.predict_many([text], review=review, priority=priority)[0]
+
+    def predict_many(self, texts: Iterable[str], *, review: Overrides = None,
+                     priority: Overrides = None) -> list[dict[str, Any]]:
+        """``predict()``'s dict for each text, in order, from one vectorised model call (what
+        the HTTP batch endpoint returns; ``predict`` is this with one text)."""
         thresholds = self._thresholds(review, priority)
-        clean, extra, forced = self._prepare(text)
-        out, probas, reasons = self.model.predict_arrays([clean], **thresholds)
-        result: dict[str, Any] = {}
-        for key in self.output_columns:
-            value = out[key][0]
-            result[key] = value.item() if hasattr(value, "item") else value
-        result["needs_review"] = bool(out["needs_review"][0]) or forced
-        result["probabilities"] = {
-            h: dict(zip(head.classes, probas[h][0].tolist(), strict=True))
-            for h, head in self.model.heads.items()
-        }
-        result["confidence"] = {h: max(p.values()) for h, p in result["probabilities"].items()}
-        if result["needs_review"] and not forced:
-            review_at = self.model.review_thresholds(thresholds["review"])
-            extra += [f"needs review: low confidence in {h} ({c:.3f} < {limit:g})"
-                      for h, c in result["confidence"].items()
-                      if c < (limit := review_at[h])]
-        result["reasons"] = [*extra, *reasons[0]]
-        result["model_version"] = self.version
-        return result
+        prepared = [self._prepare(t) for t in texts]
+        out, probas, reasons = self.model.predict_arrays([p[0] for p in prepared],
+                                                         **thresholds)
+        columns = {key: np.asarray(out[key]).tolist() for key in self.output_columns}
+        heads = {h: (head.classes, probas[h].tolist()) for h, head in self.model.heads.items()}
+        review_at: dict[str, float] | None = None
+        results = []
+        for i, (_, extra, forced) in enumerate(prepared):
+            result: dict[str, Any] = {key: values[i] for key, values in columns.items()}
+            result["needs_review"] = bool(result["needs_review"]) or forced
+            result["probabilities"] = {h: dict(zip(classes, rows[i], strict=True))
+                                       for h, (classes, rows) in heads.items()}
+            result["confidence"] = {h: max(p.values())
+                                    for h, p in result["probabilities"].items()}
+            extra = list(extra)
+            if result["needs_review"] and not forced:
+                review_at = review_at or self.model.review_thresholds(thresholds["review"])
+                extra += [f"needs review: low confidence in {h} ({c:.3f} < {limit:g})"
+                          for h, c in result["confidence"].items()
+                          if c < (limit := review_at[h])]
+            result["reasons"] = [*extra, *reasons[i]]
+            result["model_version"] = self.version
+            results.append(result)
+        return results
 
 
-def _resolve_uri(path_or_uri: str | os.PathLike | None) -> Path:
+def resolve_model_dir(path_or_uri: str | os.PathLike | None) -> Path:
     """A local directory for a path, an MLflow model URI, or the default model."""
     if path_or_uri is None:
         return Path(os.environ.get(ENV_MODEL, DEFAULT_MODEL_DIR))
@@ -162,7 +172,7 @@ def _resolve_uri(path_or_uri: str | os.PathLike | None) -> Path:
 
 def load_model(path_or_uri: str | os.PathLike | None = None) -> Predictor:
     """Load a model directory (or MLflow URI) after verifying every checksum."""
-    path = _resolve_uri(path_or_uri)
+    path = resolve_model_dir(path_or_uri)
     if not path.is_dir():
         raise FileNotFoundError(f"model directory not found: {path}")
     model, manifest = load_artifact(path)
