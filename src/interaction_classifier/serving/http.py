@@ -83,8 +83,10 @@ def _token_check(expected: str | None, scheme: HTTPBearer):
     """A dependency that refuses (401) a request without ``Bearer <expected>``; a no-op when
     no token is configured. Compared in constant time."""
 
-    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                           Security(scheme)]) -> None:
+    # A default, not Annotated: FastAPI resolves annotations in the module's globals, where
+    # this closure's ``scheme`` is not.
+    async def check(credentials: HTTPAuthorizationCredentials | None = Security(scheme)  # noqa: B008
+                    ) -> None:
         if expected is None:
             return
         given = credentials.credentials.encode() if credentials else b""
@@ -266,6 +268,14 @@ def _handle_errors(app: FastAPI) -> None:
     async def crashed(request: Request, exc: Exception) -> Response:
         service_log.error("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "internal error; see the server log")
+
+
+def openapi_json() -> str:
+    """The OpenAPI document of the default service (no tokens set, so no admin route), as
+    committed in ``docs/openapi.json``: ``interaction-classifier serve --openapi``."""
+    import json
+
+    return json.dumps(create_app(ServeSettings()).openapi(), indent=2) + "\n"
 
 
 def app_from_env() -> FastAPI:

@@ -1,0 +1,103 @@
+"""``serve``: the model as an HTTP service (FastAPI on uvicorn); see docs/serving.md.
+
+The model is resolved (an MLflow URI downloaded once) and its checksums verified here, before
+any worker starts, so a wrong path or a tampered model stops the command with exit code 2
+instead of leaving workers that are never ready. Each worker then loads the verified directory
+itself (``serving.http.app_from_env``). SIGTERM or Ctrl-C stops accepting connections, lets
+requests in flight finish (up to ``--graceful-timeout``) and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from typing import Annotated
+
+import typer
+
+from interaction_classifier.cli.predict import USAGE_ERROR
+
+APP_FACTORY = "interaction_classifier.serving.http:app_from_env"
+
+
+def _stop(signum: int, frame: object) -> None:
+    """What SIGTERM does outside uvicorn's own handling: uvicorn finishes the requests in
+    flight, then raises the signal again for this handler; a clean stop exits 0."""
+    raise SystemExit(0)
+
+
+def serve_cmd(
+    model: Annotated[str | None, typer.Option(
+        help="Model directory or MLflow URI [default: $INTERACTION_CLASSIFIER_MODEL, else "
+        "the shipped model].")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every "
+                                      "interface, as in a container).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own "
+                                         "copy of the model (~200 MB).")] = 1,
+    max_body_bytes: Annotated[int, typer.Option(
+        min=1, help="Largest request body; larger ones get 413.")] = 4 * 2**20,
+    max_batch_items: Annotated[int, typer.Option(
+        min=1, help="Most messages in one batch request; more get 413.")] = 1000,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.001, help="Seconds a request may take (model loading included); then 504.")
+    ] = 30.0,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Model threads per worker (the model itself runs one text at a time "
+        "per process: more workers, not threads, use more cores).")] = 4,
+    graceful_timeout: Annotated[float, typer.Option(
+        min=0, help="Seconds requests in flight get to finish after SIGTERM.")] = 30.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    openapi: Annotated[bool, typer.Option(
+        "--openapi", help="Print the API's OpenAPI document (docs/openapi.json) and exit.")
+    ] = False,
+) -> None:
+    """Serve the model over HTTP: POST /v1/predict, /v1/predict/batch; GET /v1/model,
+    /healthz, /readyz, /metrics. Tokens come from the environment only:
+    INTERACTION_CLASSIFIER_API_TOKEN (bearer auth on /v1) and
+    INTERACTION_CLASSIFIER_ADMIN_TOKEN (enables POST /v1/admin/reload)."""
+    if openapi:
+        from interaction_classifier.serving.http import openapi_json
+
+        typer.echo(openapi_json(), nl=False)
+        return
+    import uvicorn
+
+    from interaction_classifier.models.artifact import ArtifactError, verify_artifact
+    from interaction_classifier.serving.logs import log_config
+    from interaction_classifier.serving.metrics import MULTIPROC_ENV
+    from interaction_classifier.serving.predictor import ENV_MODEL, resolve_model_dir
+    from interaction_classifier.serving.settings import ADMIN_TOKEN_ENV, ServeSettings
+
+    def fail(message: str) -> None:
+        typer.echo(f"Error: {message}", err=True)
+        raise typer.Exit(USAGE_ERROR)
+
+    if workers > 1 and os.environ.get(ADMIN_TOKEN_ENV):
+        fail(f"{ADMIN_TOKEN_ENV} with --workers {workers}: a reload would reach one worker "
+             "only; run one worker per container (and more containers), or unset the token")
+    try:
+        directory = resolve_model_dir(model or os.environ.get(ENV_MODEL) or None)
+        verify_artifact(directory)
+        settings = ServeSettings.from_env({**os.environ, ENV_MODEL: str(directory)})
+        settings = ServeSettings(
+            model=str(directory), max_body_bytes=max_body_bytes,
+            max_batch_items=max_batch_items, request_timeout=request_timeout,
+            threads=threads, api_token=settings.api_token, admin_token=settings.admin_token)
+    except (ArtifactError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    os.environ.update(settings.to_env())
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        metrics_dir = tempfile.mkdtemp(prefix="ic-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                    log_config=log_config(log_level), access_log=False,
+                    timeout_graceful_shutdown=graceful_timeout)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
