@@ -232,7 +232,7 @@ def create_app(settings: ServeSettings | None = None, *,
     _handle_errors(app)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics=metrics,
-                       paths=frozenset(r.path for r in app.routes if hasattr(r, "path")))
+                       paths=frozenset(app.openapi()["paths"]))
     return app
 
 
