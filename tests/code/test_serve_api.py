@@ -133,6 +133,7 @@ def test_a_batch_flags_each_bad_item_in_place(client: TestClient) -> None:
     (b'{"text": "unterminated', JSON, 422, "invalid_request"),
     (b"not json at all", JSON, 422, "invalid_request"),
     (b"\xff\xfe\x00{", JSON, 422, "invalid_request"),
+    (b'{"text": "caf\xe9"}', JSON, 400, "bad_request"),  # Latin-1, not UTF-8
     (b'{"text": "hello"}', {"content-type": "text/plain"}, 415, "unsupported_media_type"),
     (b'{"text": "hello"}', {"content-type": "application/x-www-form-urlencoded"}, 415,
      "unsupported_media_type"),

@@ -71,6 +71,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, "description": ERROR_CODES[code]} for code in codes}
 
 
+PREDICT_ERRORS = _errors(400, 401, 413, 415, 422, 503, 504)
+
+
 def _batch_kind(body: Any) -> str:
     return "items" if isinstance(body, dict) and "items" in body else "texts"
 
@@ -109,9 +112,10 @@ def create_app(settings: ServeSettings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # The pool outlives a lifespan: an app can be started again (as a test client does),
+        # and its idle threads end with the process.
         holder.start()
         yield
-        executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="interaction-classifier", version=API_VERSION, lifespan=lifespan,
         docs_url=None, redoc_url=None, default_response_class=AsciiJSONResponse,
@@ -141,7 +145,7 @@ def create_app(settings: ServeSettings | None = None, *,
         return results
 
     @v1.post("/predict", response_model=None, summary="Classify one message",
-             responses={200: {"model": Prediction}, **_errors(401, 413, 415, 422, 503, 504)})
+             responses={200: {"model": Prediction}, **PREDICT_ERRORS})
     async def predict(body: PredictRequest, request: Request) -> Response:
         """``predict()``'s dict for the text plus ``status``; a null, non-string, empty or
         over-long text comes back flagged (200), not scored."""
@@ -152,7 +156,7 @@ def create_app(settings: ServeSettings | None = None, *,
         return AsciiJSONResponse(results[0])
 
     @v1.post("/predict/batch", response_model=None, summary="Classify many messages",
-             responses={200: {"model": BatchResponse}, **_errors(401, 413, 415, 422, 503, 504)})
+             responses={200: {"model": BatchResponse}, **PREDICT_ERRORS})
     async def predict_batch(body: Annotated[BatchRequest, Body()], request: Request
                             ) -> Response:
         """One result per input, in order, each with the item's ``id`` (null for
@@ -187,7 +191,7 @@ def create_app(settings: ServeSettings | None = None, *,
 
         @app.post("/v1/admin/reload", response_model=ReloadResponse, dependencies=[
             Depends(admin)], summary="Load, verify and swap in a model (this worker)",
-            responses=_errors(401, 409, 415, 422))
+            responses=_errors(400, 401, 409, 415, 422))
         async def reload(body: Annotated[ReloadRequest | None, Body()] = None
                          ) -> dict[str, Any]:
             """The new model is loaded beside the old one, checksum-verified and probed; only
