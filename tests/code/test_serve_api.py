@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import shutil
 import threading
 from pathlib import Path
@@ -21,12 +20,11 @@ from interaction_classifier.serving.http import create_app, openapi_json
 from interaction_classifier.serving.logs import ACCESS_LOGGER, JsonFormatter
 from interaction_classifier.serving.predictor import Predictor
 from interaction_classifier.serving.settings import ServeSettings
+from tests.helpers.serving import CARD, EMAIL, SECRET_TEXT, assert_same
 from tests.helpers.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON = {"content-type": "application/json"}
-EMAIL, CARD = "jane.doe@example.org", "4111 1111 1111 1111"
-SECRET_TEXT = f"My card {CARD} was charged twice, write to {EMAIL} today!"
 BAD_TEXTS = [(None, "missing_text"), (12, "non_text"), (1.5, "non_text"), (True, "non_text"),
              (["a list"], "non_text"), ({"an": "object"}, "non_text"), ("", "empty_text"),
              ("  \n\t ", "empty_text"), ("x" * 6000, "too_long"),
@@ -42,23 +40,6 @@ def client() -> TestClient:
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-def assert_same(served: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Exact labels, reasons and flags; every score within 1e-9."""
-    assert set(served) - {"status", "id"} == set(expected)
-    for key, value in expected.items():
-        if isinstance(value, float):
-            assert math.isclose(served[key], value, rel_tol=0, abs_tol=1e-9), key
-        elif key in ("probabilities", "confidence"):
-            flat = {(h, k): v for h, d in value.items()
-                    for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
-            got = {(h, k): v for h, d in served[key].items()
-                   for k, v in (d.items() if isinstance(d, dict) else [("", d)])}
-            assert got.keys() == flat.keys()
-            assert all(abs(got[k] - flat[k]) <= 1e-9 for k in flat), key
-        else:
-            assert served[key] == value, key
 
 
 def test_single_and_batch_equal_predict_on_200_messages(client: TestClient,

@@ -1,5 +1,5 @@
 """Command line: ``interaction-classifier corpus build | train | evaluate | predict | score |
-compare | serve``."""
+compare | serve | export-mlflow``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from interaction_classifier.cli.evaluate import evaluate
 from interaction_classifier.cli.predict import predict_cmd
 from interaction_classifier.cli.score import score_command
-from interaction_classifier.cli.serve import serve_cmd
+from interaction_classifier.cli.serve import export_mlflow_cmd, serve_cmd
 from interaction_classifier.cli.train import compare, corpus_app, train
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -19,6 +19,7 @@ app.command("compare")(compare)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict_cmd)
 app.command("serve")(serve_cmd)
+app.command("export-mlflow")(export_mlflow_cmd)
 
 if __name__ == "__main__":
     app()

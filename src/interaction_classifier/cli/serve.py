@@ -101,3 +101,24 @@ def serve_cmd(
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def export_mlflow_cmd(
+    output: Annotated[str, typer.Argument(help="New folder for the MLflow model.")],
+    model: Annotated[str | None, typer.Option(
+        help="Model directory or MLflow URI [default: the shipped model].")] = None,
+) -> None:
+    """Write a model as an MLflow pyfunc folder, the second way to serve it:
+    ``mlflow models serve -m OUTPUT --env-manager local``."""
+    from pathlib import Path
+
+    from interaction_classifier.serving.predictor import ENV_MODEL, resolve_model_dir
+    from interaction_classifier.serving.pyfunc import save_pyfunc
+
+    if Path(output).exists():
+        typer.echo(f"Error: {output} exists; MLflow writes a new folder", err=True)
+        raise typer.Exit(USAGE_ERROR)
+    directory = resolve_model_dir(model or os.environ.get(ENV_MODEL) or None)
+    save_pyfunc(directory, output)
+    typer.echo(f"MLflow model written to {output}; serve it with: mlflow models serve -m "
+               f"{output} --env-manager local --host 127.0.0.1 --port 5001")

@@ -6,11 +6,19 @@ NaN, non-string, empty or over-long text is never scored as the string ``"None"`
 Review thresholds and priority cut-offs can be overridden per call with MLflow ``params``
 named ``review.<head>`` and ``priority.<tier>`` (``signature_params`` gives the defaults to
 declare in the model signature).
+
+``pyfunc_spec`` gives everything ``mlflow.pyfunc.save_model`` or ``log_model`` needs for any
+model directory (the shipped default model included): the wrapper, the directory as its
+artifact, and a signature whose output is what ``predict`` really returns (``status`` and
+``model_version`` included) and whose params are the overridable thresholds. ``save_pyfunc``
+writes it to a folder that ``mlflow models serve -m FOLDER --env-manager local`` serves
+(``interaction-classifier export-mlflow``; docs/serving.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
@@ -23,6 +31,7 @@ if TYPE_CHECKING:
 
 TEXT = "text"
 PARAM_KINDS = ("review", "priority")
+EXAMPLES = ["My card was stolen, please block it now!", "How do I change my PIN?"]
 
 
 def signature_params(predictor: Predictor) -> dict[str, float]:
@@ -73,3 +82,25 @@ class InteractionClassifierPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context: object, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
         return score_texts(self.model, model_input, params)
+
+
+def pyfunc_spec(model_dir: str | Path) -> dict[str, Any]:
+    """Keyword arguments of ``mlflow.pyfunc.save_model``/``log_model`` for a model directory
+    (verified on load): wrapper, artifact, signature with params, input example."""
+    from mlflow.models import infer_signature
+
+    from interaction_classifier.serving.predictor import load_model
+
+    predictor = load_model(model_dir)
+    example = pd.DataFrame({TEXT: EXAMPLES})
+    signature = infer_signature(example, score_texts(predictor, example),
+                                params=signature_params(predictor))
+    return {"python_model": InteractionClassifierPyfunc(),
+            "artifacts": {"model_dir": str(model_dir)}, "signature": signature,
+            "input_example": example, "pip_requirements": ["interaction-classifier"]}
+
+
+def save_pyfunc(model_dir: str | Path, output: str | Path) -> Path:
+    """Write ``model_dir`` as an MLflow pyfunc model folder at ``output`` (a new folder)."""
+    mlflow.pyfunc.save_model(str(output), **pyfunc_spec(model_dir))
+    return Path(output)

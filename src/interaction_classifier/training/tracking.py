@@ -22,16 +22,14 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from interaction_classifier.config import PROJECT_ROOT
-from interaction_classifier.serving.pyfunc import InteractionClassifierPyfunc
+from interaction_classifier.serving.pyfunc import pyfunc_spec
 
 CHAMPION = "champion"
 NAMES_FILE = "names.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. ]")
-EXAMPLES = ["My card was stolen, please block it now!", "How do I change my PIN?"]
 
 
 def connect() -> str:
@@ -96,18 +94,11 @@ def sanitise(values: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def log_model_dir(model_dir: Path, example: pd.DataFrame, output: pd.DataFrame,
-                  registered_model: str | None) -> Any:
-    """Log the model directory as a pyfunc with signature and input example."""
-    return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=InteractionClassifierPyfunc(),
-        artifacts={"model_dir": str(model_dir)},
-        signature=infer_signature(example, output),
-        input_example=example,
-        registered_model_name=registered_model,
-        pip_requirements=["interaction-classifier"],
-    )
+def log_model_dir(model_dir: Path, registered_model: str | None) -> Any:
+    """Log the model directory as a pyfunc with signature (threshold params included) and
+    input example (``serving.pyfunc.pyfunc_spec``)."""
+    return mlflow.pyfunc.log_model(name="model", registered_model_name=registered_model,
+                                   **pyfunc_spec(model_dir))
 
 
 def promote_if_better(name: str, version: str, score: float, metric: str) -> bool:
@@ -132,7 +123,6 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
     evaluation; a folder is logged as ``plots``) and the model as a registered pyfunc; move
     ``champion`` to it only if its ``score`` beats the champion's. Returns the ids for the
     manifest."""
-    from interaction_classifier.serving.predictor import load_model
 
     setup(experiment)
     names: dict[str, str] = {}
@@ -149,13 +139,10 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
                 mlflow.log_artifacts(str(path), artifact_path="plots")
             elif path.is_file():
                 mlflow.log_artifact(str(path))
-        predictor = load_model(output_dir)
-        example = pd.DataFrame({"text": EXAMPLES})
         with tempfile.TemporaryDirectory() as tmp:  # the directory is rewritten afterwards
             copy = Path(tmp) / "model"
             shutil.copytree(output_dir, copy)
-            info = log_model_dir(copy, example, predictor.predict_batch(EXAMPLES),
-                                 registered_model)
+            info = log_model_dir(copy, registered_model)
         version = str(info.registered_model_version)
         champion = promote_if_better(registered_model, version, report["score"], "score")
     return {"run_id": run.info.run_id, "model_uri": info.model_uri,
