@@ -102,14 +102,20 @@ def test_a_retrained_model_without_urgency_is_served_as_it_is(tmp_path: Path) ->
 
 def test_two_workers_sum_their_metrics_and_refuse_an_admin_token(tmp_path: Path) -> None:
     port = free_port()
-    with running(serve(port, "--workers", "2"), tmp_path / "log", port=port) as (_, base):
+    with running(serve(port, "--workers", "2"), tmp_path / "log", port=port) as (proc, base):
         for i in range(40):  # a new connection each time, so both workers take some
             assert httpx.post(base + "/v1/predict", json={"text": f"parcel {i}"}
                               ).status_code == 200
         pages = [httpx.get(base + "/metrics").text for _ in range(6)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
     line = 'interaction_classifier_http_requests_total{endpoint="/v1/predict",method="POST",' \
            'status="200"} 40.0'
     assert all(line in page.splitlines() for page in pages)
+    access = [json.loads(x) for x in (tmp_path / "log").read_text().splitlines()
+              if '"interaction_classifier.access"' in x and '"/v1/predict"' in x]
+    assert len(access) == 40
+    assert len({a["pid"] for a in access}) == 2  # both workers took connections
     refused = subprocess.run(serve(free_port(), "--workers", "2"), capture_output=True,
                              text=True, env={**os.environ,
                                              "INTERACTION_CLASSIFIER_ADMIN_TOKEN": "x"})

@@ -3,12 +3,14 @@
 The model is resolved (an MLflow URI downloaded once) and its checksums verified here, before
 any worker starts, so a wrong path or a tampered model stops the command with exit code 2
 instead of leaving workers that are never ready. Each worker then loads the verified directory
-itself (``serving.http.app_from_env``). SIGTERM or Ctrl-C stops accepting connections, lets
+itself (``serving.http.app_from_env``); with ``--workers`` > 1 each worker listens on a socket
+of its own (``serving.workers``). SIGTERM or Ctrl-C stops accepting connections, lets
 requests in flight finish (up to ``--graceful-timeout``) and exits 0.
 """
 
 from __future__ import annotations
 
+import logging.config
 import os
 import shutil
 import signal
@@ -70,6 +72,7 @@ def serve_cmd(
     from interaction_classifier.serving.metrics import MULTIPROC_ENV
     from interaction_classifier.serving.predictor import ENV_MODEL, resolve_model_dir
     from interaction_classifier.serving.settings import ADMIN_TOKEN_ENV, ServeSettings
+    from interaction_classifier.serving.workers import STARTUP_FAILURE, run_workers
 
     def fail(message: str) -> None:
         typer.echo(f"Error: {message}", err=True)
@@ -93,11 +96,21 @@ def serve_cmd(
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         metrics_dir = tempfile.mkdtemp(prefix="ic-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
-    signal.signal(signal.SIGTERM, _stop)
+    options = {"log_config": log_config(log_level), "access_log": False,
+               "timeout_graceful_shutdown": graceful_timeout}
     try:
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                    log_config=log_config(log_level), access_log=False,
-                    timeout_graceful_shutdown=graceful_timeout)
+        if workers == 1:
+            signal.signal(signal.SIGTERM, _stop)
+            uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, **options)
+            return
+        logging.config.dictConfig(options["log_config"])
+        try:
+            code = run_workers(APP_FACTORY, host, port, workers, options, graceful_timeout)
+        except OSError as exc:
+            typer.echo(f"Error: cannot listen on {host}:{port}: {exc}", err=True)
+            code = STARTUP_FAILURE
+        if code:
+            raise typer.Exit(code)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

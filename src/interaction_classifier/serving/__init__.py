@@ -1,1 +1,2 @@
-"""Serving in-process: the predictor behind predict()/load_model and the MLflow pyfunc."""
+"""Serving: the predictor behind predict()/load_model, the MLflow pyfunc and the HTTP
+service (``serve``)."""

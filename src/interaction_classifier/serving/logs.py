@@ -23,13 +23,13 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "event", ...extra}`` on one line."""
+    """``{"ts", "level", "logger", "pid", "event", ...extra}`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(), "logger": record.name,
+            "level": record.levelname.lower(), "logger": record.name, "pid": record.process,
             "event": record.getMessage()}
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info and record.exc_info[0] is not None:
