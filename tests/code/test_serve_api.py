@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,15 @@ def test_a_model_without_urgency_serves_its_own_heads(tiny_dir: Path) -> None:
                       ).status_code == 422
 
 
+def wait_ready(client: TestClient) -> None:
+    """Poll /readyz (bounded): with a short request timeout, a request sent while the model
+    still loads would rightly get 503."""
+    deadline = time.monotonic() + 120
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the model did not load"
+        time.sleep(0.05)
+
+
 class Gated(Predictor):
     """The tiny model, held at a gate while ``armed`` (no sleeps: the test opens it)."""
 
@@ -285,6 +295,7 @@ def test_a_request_past_its_timeout_is_504_and_the_worker_recovers(tiny_dir: Pat
 
     Gated.armed.clear(), Gated.gate.clear()
     with TestClient(create_app(ServeSettings(request_timeout=0.2), loader=loader)) as c:
+        wait_ready(c)
         assert c.post("/v1/predict", json={"text": "hi"}).status_code == 200
         Gated.armed.set()
         late = c.post("/v1/predict/batch", json={"texts": ["hi", "parcel"]})
@@ -308,6 +319,7 @@ def test_not_ready_until_the_model_is_loaded_and_verified(tiny_dir: Path,
         assert waiting.headers["retry-after"]
         assert c.post("/v1/predict", json={"text": "hi"}).status_code == 503
         release.set()
+        wait_ready(c)
         assert c.post("/v1/predict", json={"text": "hi"}).status_code == 200
         assert c.get("/readyz").json() == {"status": "ready", "model_version": "tiny-test"}
     broken = tmp_path / "broken"

@@ -15,6 +15,7 @@ import hmac
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -34,7 +35,7 @@ from interaction_classifier.serving.middleware import (
     RequestObserver,
     error_response,
 )
-from interaction_classifier.serving.predictor import Predictor
+from interaction_classifier.serving.predictor import Overrides, Predictor, load_model
 from interaction_classifier.serving.schemas import (
     BatchResponse,
     ErrorResponse,
@@ -101,11 +102,11 @@ def _token_check(expected: str | None, scheme: HTTPBearer):
 
 
 def create_app(settings: ServeSettings | None = None, *,
-               loader: Any = None) -> FastAPI:
-    """The service for one worker; ``loader`` replaces ``load_model`` (tests)."""
+               loader: Callable[[str | None], Predictor] = load_model) -> FastAPI:
+    """The service for one worker; ``loader`` stands for ``load_model`` (tests)."""
     settings = settings or ServeSettings()
     executor = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="model")
-    holder = ModelHolder(settings.model, executor, **({"loader": loader} if loader else {}))
+    holder = ModelHolder(settings.model, executor, loader)
     metrics = Metrics()
     reloading = threading.Lock()
     timeout = settings.request_timeout
@@ -132,7 +133,7 @@ def create_app(settings: ServeSettings | None = None, *,
         return (await holder.ready(max(deadline - time.monotonic(), 0.001))).predictor
 
     async def scored(request: Request, predictor: Predictor, values: list[Any],
-                     review: Any, priority: Any, deadline: float,
+                     review: Overrides, priority: Overrides, deadline: float,
                      ids: list[Any] | None = None) -> list[dict[str, Any]]:
         try:
             scorer = checked_scorer(predictor, review, priority)
