@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -440,3 +441,18 @@ def test_settings_from_the_environment_and_refused_values() -> None:
                 {"INTERACTION_CLASSIFIER_REQUEST_TIMEOUT": "-1"}):
         with pytest.raises(ValueError):
             ServeSettings.from_env(bad)
+
+
+def test_worker_sockets_share_the_port_and_get_nodelay_connections() -> None:
+    from interaction_classifier.serving.workers import check_free, listening_socket
+
+    first = listening_socket("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = listening_socket("127.0.0.1", port)  # SO_REUSEPORT: a second worker binds too
+    try:
+        assert first.proto == second.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY
+        with pytest.raises(OSError):
+            check_free("127.0.0.1", port)  # what serve checks before starting workers
+    finally:
+        first.close(), second.close()
+    check_free("127.0.0.1", port)

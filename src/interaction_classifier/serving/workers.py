@@ -39,6 +39,18 @@ def check_free(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A worker's own socket on the shared address. ``IPPROTO_TCP`` explicitly, as uvicorn
+    does: asyncio sets ``TCP_NODELAY`` only on connections of such a socket, and without it
+    every small response waited ~40 ms for a delayed ACK (measured: p50 48 ms, not 3.6)."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    return sock
+
+
 def _stop(signum: int, frame: object) -> None:
     """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown: a clean stop exits 0."""
     raise SystemExit(0)
@@ -50,13 +62,8 @@ def worker(app: str, host: str, port: int, options: dict[str, Any]) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sock = socket.socket(_family(host), socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(BACKLOG)
     server = uvicorn.Server(uvicorn.Config(app, factory=True, host=host, port=port, **options))
-    server.run(sockets=[sock])
+    server.run(sockets=[listening_socket(host, port)])
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)
 
