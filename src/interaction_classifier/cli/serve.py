@@ -3,25 +3,23 @@
 The model is resolved (an MLflow URI downloaded once) and its checksums verified here, before
 any worker starts, so a wrong path or a tampered model stops the command with exit code 2
 instead of leaving workers that are never ready. Each worker then loads the verified directory
-itself (``serving.http.app_from_env``); with ``--workers`` > 1 each worker listens on a socket
-of its own (``serving.workers``). SIGTERM or Ctrl-C stops accepting connections, lets
-requests in flight finish (up to ``--graceful-timeout``) and exits 0.
+itself (``serving.http.app_from_env``); with ``--workers`` > 1 this process execs into the
+supervisor of ``serving.workers``, where each worker listens on a socket of its own. SIGTERM
+or Ctrl-C stops accepting connections, lets requests in flight finish (up to
+``--graceful-timeout``) and exits 0.
 """
 
 from __future__ import annotations
 
-import logging.config
 import os
-import shutil
 import signal
+import sys
 import tempfile
 from typing import Annotated
 
 import typer
 
 from interaction_classifier.cli.predict import USAGE_ERROR
-
-APP_FACTORY = "interaction_classifier.serving.http:app_from_env"
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -68,11 +66,10 @@ def serve_cmd(
     import uvicorn
 
     from interaction_classifier.models.artifact import ArtifactError, verify_artifact
-    from interaction_classifier.serving.logs import log_config
     from interaction_classifier.serving.metrics import MULTIPROC_ENV
     from interaction_classifier.serving.predictor import ENV_MODEL, resolve_model_dir
     from interaction_classifier.serving.settings import ADMIN_TOKEN_ENV, ServeSettings
-    from interaction_classifier.serving.workers import STARTUP_FAILURE, run_workers
+    from interaction_classifier.serving.workers import APP_FACTORY, uvicorn_options
 
     def fail(message: str) -> None:
         typer.echo(f"Error: {message}", err=True)
@@ -92,28 +89,19 @@ def serve_cmd(
     except (ArtifactError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     os.environ.update(settings.to_env())
-    metrics_dir = None
-    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        metrics_dir = tempfile.mkdtemp(prefix="ic-metrics-")
-        os.environ[MULTIPROC_ENV] = metrics_dir
-    options = {"log_config": log_config(log_level), "access_log": False,
-               "timeout_graceful_shutdown": graceful_timeout}
-    try:
-        if workers == 1:
-            signal.signal(signal.SIGTERM, _stop)
-            uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, **options)
-            return
-        logging.config.dictConfig(options["log_config"])
-        try:
-            code = run_workers(APP_FACTORY, host, port, workers, options, graceful_timeout)
-        except OSError as exc:
-            typer.echo(f"Error: cannot listen on {host}:{port}: {exc}", err=True)
-            code = STARTUP_FAILURE
-        if code:
-            raise typer.Exit(code)
-    finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+    if workers == 1:
+        signal.signal(signal.SIGTERM, _stop)
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port,
+                    **uvicorn_options(log_level, graceful_timeout))
+        return
+    command = [sys.executable, "-m", "interaction_classifier.serving.workers", "--host", host,
+               "--port", str(port), "--workers", str(workers), "--graceful-timeout",
+               str(graceful_timeout), "--log-level", log_level]
+    if not os.environ.get(MULTIPROC_ENV):  # one directory for all workers' metrics
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="ic-metrics-")
+        command += ["--remove-dir", os.environ[MULTIPROC_ENV]]
+    sys.stdout.flush(), sys.stderr.flush()
+    os.execv(sys.executable, command)  # the same process, without the CLI's imports
 
 
 def export_mlflow_cmd(

@@ -9,20 +9,27 @@ address hash, whatever each worker is doing.
 
 The parent only supervises: it checks the port is free, starts the workers (``spawn``),
 replaces a worker that dies, and on SIGTERM or SIGINT sends SIGTERM to every worker, waits for
-them to finish their requests in flight, and returns. Linux only (``SO_REUSEPORT``).
+them to finish their requests in flight, and returns. ``serve`` execs into this module's
+``main`` (same process id), so the supervisor does not keep the ~200 MB that the CLI's imports
+take. Linux only (``SO_REUSEPORT``).
 """
 
 from __future__ import annotations
 
+import argparse
+import logging.config
 import multiprocessing
+import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
 
-from interaction_classifier.serving.logs import service_log
+from interaction_classifier.serving.logs import log_config, service_log
 
+APP_FACTORY = "interaction_classifier.serving.http:app_from_env"
 STARTUP_FAILURE = 3  # uvicorn's exit code when a server cannot start
 BACKLOG = 2048
 
@@ -113,3 +120,38 @@ def run_workers(app: str, host: str, port: int, workers: int, options: dict[str,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+def uvicorn_options(log_level: str, graceful_timeout: float) -> dict[str, Any]:
+    """What every server of ``serve`` runs with: JSON logs, our access log, graceful stop."""
+    return {"log_config": log_config(log_level), "access_log": False,
+            "timeout_graceful_shutdown": graceful_timeout}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m interaction_classifier.serving.workers``: the supervisor that
+    ``serve --workers N`` execs into, after it has verified the model and set the workers'
+    environment."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--graceful-timeout", type=float, default=30.0)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--remove-dir", default=None, help="removed at exit (metrics)")
+    args = parser.parse_args(argv)
+    options = uvicorn_options(args.log_level, args.graceful_timeout)
+    logging.config.dictConfig(options["log_config"])
+    try:
+        return run_workers(APP_FACTORY, args.host, args.port, args.workers, options,
+                           args.graceful_timeout)
+    except OSError as exc:
+        print(f"Error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return STARTUP_FAILURE
+    finally:
+        if args.remove_dir:
+            shutil.rmtree(args.remove_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
