@@ -132,6 +132,18 @@ def test_a_missing_or_tampered_model_stops_serve_before_it_listens(tmp_path: Pat
         assert proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
 
 
+def test_a_port_in_use_is_exit_code_3_with_one_worker_or_two(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for workers in ("1", "2"):
+            proc = subprocess.run(serve(port, "--workers", workers), capture_output=True,
+                                  text=True, timeout=300)
+            assert proc.returncode == 3, (workers, proc.stderr[-2000:])
+            assert "address already in use" in proc.stderr.lower(), proc.stderr[-2000:]
+
+
 def dockerfile_command() -> tuple[list[str], list[str]]:
     """ENTRYPOINT + CMD and the HEALTHCHECK command of the Dockerfile (JSON forms)."""
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
