@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from interaction_classifier.evaluation.metrics import macro_f1_interval, per_source
+from interaction_classifier.evaluation.metrics import (
+    macro_f1_interval,
+    paired_macro_f1_difference,
+    per_source,
+)
 
 
 def test_per_source_reports_accuracy_beside_macro_f1() -> None:
@@ -144,3 +148,49 @@ def test_abstention_reports_what_the_threshold_keeps_and_flags() -> None:
     table = {r["threshold"]: r for r in abstain_table(truth, proba, np.array([0.0, 0.65]))}
     assert table[0.65]["coverage"] == 0.5 and table[0.65]["accuracy"] == 1.0
     assert table[0.0]["accuracy"] == 0.5
+
+
+def test_paired_difference_resolves_what_two_separate_intervals_cannot() -> None:
+    truth, pred = _noisy_labels(300)
+    labels = ["a", "b", "c", "d"]
+    better = pred.copy()
+    wrong = np.flatnonzero(pred != truth)
+    better[wrong[: len(wrong) // 4]] = truth[wrong[: len(wrong) // 4]]  # fixes a quarter
+    d = paired_macro_f1_difference(truth, pred, better, labels)
+    assert d["difference"] == pytest.approx(f1_score(truth, better, labels=labels,
+                                                     average="macro")
+                                            - f1_score(truth, pred, labels=labels,
+                                                       average="macro"))
+    assert 0 < d["low"] <= d["difference"] <= d["high"] and d["n"] == 300
+    a, b = macro_f1_interval(truth, pred, labels), macro_f1_interval(truth, better, labels)
+    assert a["high"] > b["low"]  # the separate intervals overlap
+    same = paired_macro_f1_difference(truth, pred, pred, labels)
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0, "n": 300}
+    worse = paired_macro_f1_difference(truth, better, pred, labels)
+    assert worse["high"] < 0
+
+
+def test_evaluate_against_prints_the_paired_difference_per_head(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    from typer.testing import CliRunner
+
+    from interaction_classifier.cli.main import app
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from helpers.tiny_model import build_tiny_model, generate
+
+    weak = build_tiny_model(tmp_path / "weak", n=40, seed=3, version="weak")
+    strong = build_tiny_model(tmp_path / "strong", n=300, seed=0, version="strong")
+    pd.DataFrame(generate(200, seed=11)).to_csv(tmp_path / "test.csv", index=False)
+    args = ["evaluate", "--model", str(strong), "--against", str(weak), "--data",
+            str(tmp_path / "test.csv")]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert set(found) == {"topic", "intent"}
+    for d in found.values():
+        assert d["n"] == 200 and d["low"] <= d["difference"] <= d["high"]
+    table = CliRunner().invoke(app, args)
+    assert "strong minus weak" in table.output and "topic" in table.output

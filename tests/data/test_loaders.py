@@ -20,6 +20,8 @@ EXPECTED = {
                     "in_response_to_tweet_id"]),
     "womens-clothing-reviews": (22641, ["rating", "recommended"]),
     "bueck-tickets-synthetic": (3085, ["type", "queue", "priority"]),
+    "amazon-product-qa": (25804, ["slice", "question_type", "owner_cue"]),
+    "rsics-travel": (3064, ["slice"]),
 }
 
 
@@ -47,6 +49,13 @@ def test_label_values(shared_data) -> None:
     assert set(load("semeval2019-suggestions")["label"]) == {0, 1}
     assert load("twcs")["inbound"].sum() == 5467
     assert set(load("bueck-tickets-synthetic")["priority"]) == {"low", "medium", "high"}
+    amazon = load("amazon-product-qa")
+    assert amazon["slice"].value_counts().to_dict() == {"video_games": 9661,
+                                                         "appliances": 8736, "toys": 7407}
+    assert not amazon.duplicated(["slice", "text"]).any()
+    rsics = load("rsics-travel")
+    assert rsics["slice"].value_counts().to_dict() == {"train_assistant": 1799, "forum": 1265}
+    assert not rsics["text"].str.contains(r"[\[\]]").any()
 
 
 def test_semeval_escapes_are_decoded(shared_data) -> None:

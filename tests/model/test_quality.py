@@ -10,13 +10,14 @@ from interaction_classifier.data.gold import load_gold
 from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_report
 from interaction_classifier.models.model import URGENCY_DRIVERS, urgency_inputs
 
-# Regression floors just under what the committed model measures on the gold set (model
-# 20261205, refitted with scikit-learn's LogisticRegression: type 0.718, stage 0.564,
-# sentiment 0.744, urgency ROC-AUC 0.877), so that a worse model fails CI. The model issue's
-# gates are type and sentiment >= 0.70 and urgency AUC >= 0.85 (met); stage >= 0.60 is not
-# met yet (recorded in MODEL_CARD.md and docs/model.md).
-FLOORS = {"interaction_type": 0.71, "journey_stage": 0.56, "sentiment": 0.74}
-URGENCY_AUC_FLOOR = 0.87
+# Regression floors just under what the committed model measures on the grown gold set
+# (model 20261205-182755-eb860104, 1,159 messages: type 0.700, stage 0.602, sentiment 0.821,
+# urgency ROC-AUC 0.893), and on the first release's 475 messages, so that a model that buys
+# the new sources with the old ones fails too (there: 0.729, 0.579, 0.781, AUC 0.879).
+FLOORS = {"interaction_type": 0.69, "journey_stage": 0.59, "sentiment": 0.81}
+URGENCY_AUC_FLOOR = 0.88
+FIRST_RELEASE_FLOORS = {"interaction_type": 0.72, "journey_stage": 0.57, "sentiment": 0.77}
+NEW_SOURCES = ("amazon-product-qa", "rsics-travel")
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,19 @@ def gold_metrics(shared_data, model) -> dict:
 
 @pytest.mark.parametrize("head", sorted(FLOORS))
 def test_gold_macro_f1(gold_metrics: dict, head: str) -> None:
-    assert gold_metrics[head]["n"] >= 400
+    assert gold_metrics[head]["n"] >= 1100
     assert gold_metrics[head]["macro_f1"] >= FLOORS[head], gold_metrics[head]
+
+
+def test_first_release_gold_does_not_regress(shared_data, model) -> None:
+    gold = load_gold()
+    first = gold[~gold["dataset"].isin(NEW_SOURCES)].reset_index(drop=True)
+    metrics, _ = evaluate_frame(model, first)
+    assert len(first) == 475
+    low = {h: metrics[h]["macro_f1"] for h, f in FIRST_RELEASE_FLOORS.items()
+           if metrics[h]["macro_f1"] < f}
+    assert not low, low
+    assert metrics["urgency"]["roc_auc_urgent"] >= 0.87
 
 
 def test_gold_urgency_auc(gold_metrics: dict) -> None:
@@ -43,8 +55,8 @@ def test_gold_urgency_auc(gold_metrics: dict) -> None:
 def test_semeval_heldout_beats_vader(shared_data, model) -> None:
     report = semeval_report(model)
     assert report["n"] > 20000
-    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.654)
-    # Issue target: >= VADER + 0.10 (not met yet: +0.088). Regression floor:
+    assert report["model_macro_recall"] >= 0.65, report  # the issue's gate (0.655)
+    # Issue target: >= VADER + 0.10 (not met yet: +0.089). Regression floor:
     assert report["model_macro_recall"] >= report["vader_macro_recall"] + 0.085, report
 
 

@@ -37,6 +37,9 @@ def evaluate(
     plots: Annotated[Path | None, typer.Option(help="Write the plots to this folder.")] = None,
     semeval_limit: Annotated[int | None, typer.Option(help="Sample SemEval rows.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    against: Annotated[Path | None, typer.Option(
+        help="Another model: print the paired difference (this model minus that one) per "
+             "head on --data, or on the gold set, instead of the report.")] = None,
 ) -> None:
     """Print the evaluation report of a saved model: on --data for any model; without it,
     the default model's report on the corpus test split, the gold set and SemEval."""
@@ -46,6 +49,7 @@ def evaluate(
 
     predictor = load_model(model)
     heads = list(predictor.model.heads)
+    frame = None
     if data is not None:
         columns = head_columns(label_column, heads)
         try:
@@ -53,6 +57,10 @@ def evaluate(
         except DataError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
+    if against is not None:
+        _print_paired(load_model(against), predictor, frame, as_json)
+        return
+    if frame is not None:
         report = evaluation_report(predictor, frame, plots)
     elif predictor.model.urgency is not None:
         from interaction_classifier.data.corpus import read_corpus
@@ -66,6 +74,26 @@ def evaluate(
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print_report(report)
+
+
+def _print_paired(baseline: Any, candidate: Any, frame: Any, as_json: bool) -> None:
+    """``--against``: per head, candidate minus baseline macro-F1 with a paired interval."""
+    from interaction_classifier.evaluation.report import paired_comparison
+
+    if frame is None:
+        from interaction_classifier.data.gold import load_gold
+
+        frame = load_gold()
+    found = paired_comparison(baseline, candidate, frame)
+    if as_json:
+        typer.echo(json.dumps(found, indent=2))
+        return
+    table = Table("head", "n", "difference", "95% paired CI",
+                  title=f"{candidate.version} minus {baseline.version}", title_justify="left")
+    for head, d in found.items():
+        table.add_row(escape(head), str(d["n"]), f"{d['difference']:+.3f}",
+                      f"[{d['low']:+.3f}, {d['high']:+.3f}]")
+    console.print(table)
 
 
 def _set_table(name: str, section: dict[str, Any]) -> Table:

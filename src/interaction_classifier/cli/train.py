@@ -82,8 +82,8 @@ def train(
     budget: Annotated[float | None, typer.Option(
         help="Minutes of model selection (successive halving); 0: none.")] = None,
 ) -> None:
-    """Train a model from a config: the four-head default model ([corpus]) or a model on your
-    own labels ([data], or --data); evaluate, save and track it."""
+    """Train a model from a config: the four-head default model (a `\\[corpus]` table)
+    or a model on your own labels (`\\[data]`, or --data); evaluate, save and track it."""
     from interaction_classifier.config import ConfigError
     from interaction_classifier.data.registry import DataError as RegistryError
     from interaction_classifier.training.config import load_config

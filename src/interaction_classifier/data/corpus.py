@@ -135,11 +135,15 @@ def _filter(df: pd.DataFrame, spec: SourceSpec) -> pd.DataFrame:
     return df
 
 
-def _label_source(spec: SourceSpec, taxonomy: Taxonomy, seed: int) -> pd.DataFrame:
-    """Load one source and give it the corpus columns (split is assigned later)."""
+def _label_source(spec: SourceSpec, taxonomy: Taxonomy, seed: int,
+                  annotated: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """Load one source and give it the corpus columns (split is assigned later). A
+    ``max_rows`` sample keeps every ``annotated`` row too: a cap must not drop hand labels."""
     df = _filter(load(spec.dataset), spec)
     if spec.max_rows and len(df) > spec.max_rows:
-        df = df.sample(n=spec.max_rows, random_state=seed).sort_index()
+        sampled = df.sample(n=spec.max_rows, random_state=seed)
+        missed = df[df["source_id"].isin(annotated) & ~df.index.isin(sampled.index)]
+        df = pd.concat([sampled, missed]).sort_index()
     if spec.mapping:
         df = apply_mapping(df, spec.mapping, spec.label_column or "")
         if spec.drop_unmapped_rows:
@@ -279,10 +283,12 @@ def build_corpus(cfg: CorpusConfig | None = None) -> tuple[pd.DataFrame, BuildRe
     """Assemble, de-duplicate, remove gold overlap and split; returns the table and a report."""
     cfg = cfg or load_corpus_config()
     taxonomy = load_taxonomy()
-    frame = pd.concat([*(_label_source(s, taxonomy, cfg.seed) for s in cfg.sources),
+    notes = load_annotations(cfg.annotations, taxonomy)
+    frame = pd.concat([*(_label_source(s, taxonomy, cfg.seed, frozenset(
+        notes.loc[notes["dataset"] == s.dataset, "source_id"])) for s in cfg.sources),
                        load_written(cfg.written, taxonomy)], ignore_index=True)
     loaded = len(frame)
-    frame, skipped = _apply_annotations(frame, load_annotations(cfg.annotations, taxonomy))
+    frame, skipped = _apply_annotations(frame, notes)
     frame["_key"] = frame["text"].map(dedup_key)
     gold_ids, gold_keys = load_gold_keys()
     in_gold = frame.apply(lambda r: (r["source"], r["source_id"]) in gold_ids, axis=1)

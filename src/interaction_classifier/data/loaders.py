@@ -8,8 +8,11 @@ count is part of the loader tests.
 
 from __future__ import annotations
 
+import ast
 import csv
+import gzip
 import json
+import re
 from collections.abc import Callable
 
 import pandas as pd
@@ -191,3 +194,52 @@ def load_bueck() -> pd.DataFrame:
         df["text"] = (subject + "\n").where(subject != "", "") + df["body"].fillna("")
         parts.append(df)
     return _tidy(pd.concat(parts), "bueck-tickets-synthetic", ["type", "queue", "priority"])
+
+
+# A shopper who already has the product says so ("I bought", "mine", "stopped working"):
+# those questions are often after the purchase, the rest almost always before it. On the
+# hand-labelled training rows, 95% of questions without such a cue are `consideration`; with
+# one, 41% are `experience` (data/mappings/README.md).
+OWNER_CUE = re.compile(
+    r"\b(?:i|we) (?:just )?(?:bought|purchased|received|got|ordered|own|have (?:this|it|one|"
+    r"these|them|the same))\b|\b(?:mine|ours)\b|\b(?:my|our) (?:unit|machine|set|copy|game|"
+    r"console) (?:is|was|has|keeps|won't|will not|doesn't|does not|stopped)\b|"
+    r"\bstopped working\b|\bbroke\b|\bwarranty\b|\breturned\b", re.IGNORECASE)
+
+
+@register("amazon-product-qa")
+def load_amazon_product_qa() -> pd.DataFrame:
+    """Shoppers' product-page questions, one row per distinct question of each slice (the
+    source repeats a question once per answer). ``source_id`` is ``<slice>:<0-based row of
+    the question's first occurrence>`` (CSV data row, or line of the gzipped file);
+    ``slice`` is toys, video_games or appliances; ``question_type`` is the source's;
+    ``owner_cue`` whether the asker says they have the product (:data:`OWNER_CUE`)."""
+    toys = _read_csv("amazon-product-qa", "toys")
+    parts = [pd.DataFrame({"source_id": _row_ids(toys, "toys"), "text": toys["questionText"],
+                           "slice": "toys", "question_type": toys["questionType"]})]
+    for key in ("video_games", "appliances"):
+        with gzip.open(resolve("amazon-product-qa", key), "rt", encoding="utf-8") as fh:
+            # One Python dict literal per line (not JSON): literal_eval parses, never runs.
+            records = [ast.literal_eval(line) for line in fh]
+        frame = pd.DataFrame({"text": [r.get("question") for r in records], "slice": key,
+                              "question_type": [r.get("questionType") for r in records]})
+        frame["source_id"] = _row_ids(frame, key)
+        parts.append(frame)
+    df = pd.concat(parts, ignore_index=True)
+    df["text"] = df["text"].astype("string").str.strip()
+    df = df[~df.duplicated(["slice", "text"])]
+    df["owner_cue"] = df["text"].str.contains(OWNER_CUE).fillna(False).astype(bool)
+    return _tidy(df, "amazon-product-qa", ["slice", "question_type", "owner_cue"])
+
+
+@register("rsics-travel")
+def load_rsics_travel() -> pd.DataFrame:
+    """RSiCS requests: ``slice`` forum (airline travel forum) or train_assistant (a live
+    booking assistant); ``source_id`` is the row in the original release. The text is
+    ``MergedSelections`` with its square brackets removed: the brackets only mark what the
+    RSiCS annotators judged unnecessary for the task, and the customer wrote all of it."""
+    df = _read_csv("rsics-travel", "requests")
+    df = df.rename(columns={"row": "source_id"})
+    df["text"] = df["MergedSelections"].str.replace(r"[\[\]]", "", regex=True)
+    df["slice"] = df["DatasetID"].map({"1": "forum", "2": "train_assistant"})
+    return _tidy(df, "rsics-travel", ["slice"])

@@ -153,8 +153,9 @@ def context(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> dic
         "abstain": [(s, h, by_head[h]["abstain"]) for s, by_head in sets.items()
                     for h in heads if isinstance(by_head.get(h, {}).get("abstain"), dict)],
         "semeval": semeval,
-        "per_source": _per_source(metrics["test_per_source"])
-        if metrics.get("test_per_source") else None,
+        "per_source": {title: _per_source(metrics[key]) for title, key in (
+            ("Test split", "test_per_source"), ("Gold set", "gold_per_source"))
+            if metrics.get(key)},
         "gates": _gates(sets, semeval),
         "has_urgency": "urgency" in heads,
         "results": results,

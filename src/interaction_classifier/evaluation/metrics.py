@@ -23,6 +23,28 @@ SEMEVAL_HELDOUT_FILE = "twitter-2016test-A.txt"
 URGENT = ("critical", "high")
 
 
+def _codes(values: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Label indices; ``len(labels)`` for a value outside the set."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    return np.array([index.get(v, len(labels)) for v in values])
+
+
+def _resampled_macro_f1(t: np.ndarray, p: np.ndarray, k: int,
+                        draws: np.ndarray) -> np.ndarray:
+    """Macro-F1 (over the labels present in each resample) of every row of ``draws``."""
+    scores = np.empty(len(draws))
+    for b, i in enumerate(draws):
+        cm = np.bincount(t[i] * (k + 1) + p[i], minlength=k * (k + 1)).reshape(k, k + 1)
+        support, predicted = cm.sum(axis=1), cm[:, :k].sum(axis=0)
+        f1 = 2 * np.diag(cm[:, :k]) / np.maximum(support + predicted, 1)
+        scores[b] = f1[support > 0].mean()
+    return scores
+
+
+def _draws(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+
+
 def macro_f1_interval(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
                       n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
     """Bootstrap percentile interval of macro-F1 over the labels present in each resample.
@@ -30,20 +52,30 @@ def macro_f1_interval(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str],
     The gold set has classes of 9-40 rows, where one message moves macro-F1 by ~0.02; the
     interval says how far the number could move on another sample of the same size.
     """
-    index = {lab: i for i, lab in enumerate(labels)}
-    k = len(labels)
-    t = np.array([index[v] for v in y_true])
-    p = np.array([index.get(v, k) for v in y_pred])  # k: a label outside the set
-    rng = np.random.default_rng(seed)
-    scores = np.empty(n_boot)
-    for b in range(n_boot):
-        i = rng.integers(0, len(t), len(t))
-        cm = np.bincount(t[i] * (k + 1) + p[i], minlength=k * (k + 1)).reshape(k, k + 1)
-        support, predicted = cm.sum(axis=1), cm[:, :k].sum(axis=0)
-        f1 = 2 * np.diag(cm[:, :k]) / np.maximum(support + predicted, 1)
-        scores[b] = f1[support > 0].mean()
+    t, p = _codes(y_true, labels), _codes(y_pred, labels)
+    scores = _resampled_macro_f1(t, p, len(labels), _draws(len(t), n_boot, seed))
     low, high = np.quantile(scores, [(1 - level) / 2, (1 + level) / 2])
     return {"low": float(low), "high": float(high)}
+
+
+def paired_macro_f1_difference(y_true: np.ndarray, baseline: np.ndarray, candidate: np.ndarray,
+                               labels: list[str], n_boot: int = 2000, seed: int = 0,
+                               level: float = 0.95) -> dict[str, float]:
+    """Candidate minus baseline macro-F1 on the same rows, with a paired bootstrap interval.
+
+    Both models are scored on the same resampled rows, so the interval is that of the
+    difference: two models whose separate intervals overlap can still differ reliably.
+    """
+    t = _codes(y_true, labels)
+    draws = _draws(len(t), n_boot, seed)
+    a = _resampled_macro_f1(t, _codes(baseline, labels), len(labels), draws)
+    b = _resampled_macro_f1(t, _codes(candidate, labels), len(labels), draws)
+    low, high = np.quantile(b - a, [(1 - level) / 2, (1 + level) / 2])
+    present = [lab for lab in labels if lab in set(y_true)]
+    point = (f1_score(y_true, candidate, labels=present, average="macro", zero_division=0)
+             - f1_score(y_true, baseline, labels=present, average="macro", zero_division=0))
+    return {"difference": float(point), "low": float(low), "high": float(high),
+            "n": len(t)}
 
 
 def head_metrics(y_true: pd.Series, y_pred: pd.Series, labels: list[str]) -> dict[str, Any]:

@@ -94,10 +94,32 @@ def default_report(predictor: Predictor, corpus: pd.DataFrame, plots_dir: Path |
     report["test"], pred = set_report(predictor, test, "test", plots_dir)
     report["test_per_source"] = metrics.per_source(
         test, pred, list(predictor.model.heads)).to_dict(orient="records")
-    report["gold"], _ = set_report(predictor, load_gold(), "gold", plots_dir)
+    gold = load_gold()
+    report["gold"], gold_pred = set_report(predictor, gold, "gold", plots_dir)
+    report["gold_per_source"] = metrics.per_source(
+        gold.rename(columns={"dataset": "source"}), gold_pred,
+        list(predictor.model.heads)).to_dict(orient="records")
     report["semeval_heldout"] = metrics.semeval_report(predictor, limit=semeval_limit)
     report["score"] = report["gold_score"] = gold_score(report)
     return report
+
+
+def paired_comparison(baseline: Predictor, candidate: Predictor, frame: pd.DataFrame
+                      ) -> dict[str, dict[str, float]]:
+    """Per head both models share and the frame labels: candidate minus baseline macro-F1
+    on the same rows, with a paired bootstrap interval
+    (:func:`metrics.paired_macro_f1_difference`)."""
+    texts = frame["text"].tolist()
+    a, b = baseline.predict_batch(texts), candidate.predict_batch(texts)
+    out = {}
+    for head, linear in candidate.model.heads.items():
+        if head not in frame or head not in baseline.model.heads:
+            continue
+        mask = frame[head].notna().to_numpy()
+        out[head] = metrics.paired_macro_f1_difference(
+            frame[head].to_numpy()[mask].astype(str), a[head].to_numpy()[mask].astype(str),
+            b[head].to_numpy()[mask].astype(str), linear.classes)
+    return out
 
 
 def gold_score(report: dict[str, Any]) -> float:
