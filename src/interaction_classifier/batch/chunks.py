@@ -32,6 +32,15 @@ UNDECODABLE = "undecodable"
 MALFORMED_JSON = "malformed_json"
 MALFORMED_ROW = "malformed_row"
 
+# Why a row or item was not scored, one sentence per status (the service's flagged results).
+REASONS = {
+    MISSING: "missing_text: no text (null or absent)",
+    NON_TEXT: "non_text: the text is not a string",
+    EMPTY: "empty_text: empty or whitespace only",
+    TOO_LONG: "too_long: longer than the model's max_chars once a quoted reply is set aside",
+    UNDECODABLE: "undecodable: the text holds U+FFFD, which stands for bytes that were not "
+                 "UTF-8",
+}
 STATUS_COLUMN = "status"
 VERSION_COLUMN = "model_version"
 # Optional column a reader sets for rows it could not parse; consumed, never written.

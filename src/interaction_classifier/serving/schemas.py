@@ -14,26 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from interaction_classifier.batch.chunks import (
-    EMPTY,
-    MISSING,
-    NON_TEXT,
-    OK,
-    TOO_LONG,
-    UNDECODABLE,
-)
+from interaction_classifier.batch.chunks import OK, REASONS
 
 Status = Literal["ok", "missing_text", "non_text", "empty_text", "too_long", "undecodable"]
-# Why an item was not scored: the reason a flagged result carries (status -> sentence).
-FLAG_REASONS = {
-    MISSING: "missing_text: no text (null or absent)",
-    NON_TEXT: "non_text: the text is not a string",
-    EMPTY: "empty_text: empty or whitespace only",
-    TOO_LONG: "too_long: longer than the model's max_chars once a quoted reply is set aside",
-    UNDECODABLE: "undecodable: the text holds U+FFFD, which stands for bytes that were not "
-                 "UTF-8",
-}
-assert set(FLAG_REASONS) | {OK} == set(Status.__args__)  # type: ignore[attr-defined]
+assert set(REASONS) | {OK} == set(Status.__args__)  # type: ignore[attr-defined]
 
 TEXT_DOC = ("The message. Anything but a non-empty string (null, a number, whitespace, "
             "over the model's max_chars) is not scored: its result is flagged with a status.")

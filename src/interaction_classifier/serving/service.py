@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interaction_classifier.batch.chunks import OK, text_status
+from interaction_classifier.batch.chunks import OK, REASONS, text_status
 from interaction_classifier.data.registry import sha256_of
 from interaction_classifier.models.artifact import MANIFEST
 from interaction_classifier.serving.logs import service_log
 from interaction_classifier.serving.predictor import Overrides, Predictor, load_model
-from interaction_classifier.serving.schemas import FLAG_REASONS
 
 PROBE = "Where is my parcel? It was due yesterday."
 MAX_LOGGED_IDS = 100
@@ -150,7 +149,7 @@ def flagged(predictor: Predictor, status: str) -> dict[str, Any]:
     """The result of an item that is not scored: null labels, review, and why."""
     result: dict[str, Any] = dict.fromkeys(predictor.output_columns)
     result.update(needs_review=True, probabilities=None, confidence=None,
-                  reasons=[FLAG_REASONS[status]], model_version=predictor.version,
+                  reasons=[REASONS[status]], model_version=predictor.version,
                   status=status)
     return result
 
