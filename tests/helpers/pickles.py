@@ -38,7 +38,7 @@ def _parses_as_pickle(data: bytes) -> bool:
         with warnings.catch_warnings():  # text files parse as odd escape sequences
             warnings.simplefilter("ignore", DeprecationWarning)
             ops = list(pickletools.genops(data))
-    except Exception:  # noqa: BLE001 - any parse failure means: not a pickle
+    except Exception:  # any parse failure means: not a pickle
         return False
     return bool(ops) and ops[-1][0].name == "STOP" and ops[-1][2] == len(data) - 1
 
@@ -60,7 +60,7 @@ def is_pickle(data: bytes, depth: int = 0) -> bool:
     for decompress in DECOMPRESSORS:
         try:
             inner = decompress(data)
-        except Exception:  # noqa: BLE001, S112 - not this compression
+        except Exception:  # not this compression
             continue
         return is_pickle(inner, depth + 1)
     return False
