@@ -300,3 +300,12 @@ def test_train_without_a_key_stops_before_reading_data(tmp_path: Path,
     assert result.exit_code == 2
     assert "keys generate" in result.output and "--unsigned" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_score_refuses_an_unsigned_model_with_one_line(tmp_path: Path) -> None:
+    directory = build_tiny_model(tmp_path / "unsigned", signed=False)
+    (tmp_path / "in.csv").write_text("text\nmy bill\n")
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "in.csv"), "-o",
+                                      str(tmp_path / "out.csv"), "--model", str(directory)])
+    assert result.exit_code == 2 and "keys sign" in result.output
+    assert not (tmp_path / "out.csv").exists()

@@ -116,8 +116,9 @@ def _check_signature(directory: Path, manifest_bytes: bytes, trust_unsigned: boo
     path = directory / SIGNATURE
     if not path.is_file():
         raise ArtifactError(f"{directory}: unsigned model (no {SIGNATURE}); refusing to load "
-                            "it. Load it with trust_unsigned=True (CLI: --trust-unsigned) "
-                            "only if you made it or trust where it came from")
+                            "it. If you made it or trust its source, sign it (interaction-"
+                            f"classifier keys sign {directory}) or load it with "
+                            "trust_unsigned=True (predict, evaluate: --trust-unsigned)")
     try:
         signing.verify_record(json.loads(path.read_text(encoding="utf-8")), manifest_bytes,
                               str(directory))
