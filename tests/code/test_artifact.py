@@ -3,6 +3,7 @@ is parsed, and a saved (or converted) model predicts exactly as the model in mem
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
@@ -309,3 +310,14 @@ def test_score_refuses_an_unsigned_model_with_one_line(tmp_path: Path) -> None:
                                       str(tmp_path / "out.csv"), "--model", str(directory)])
     assert result.exit_code == 2 and "keys sign" in result.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_weights_that_do_not_fit_are_refused_by_name(saved: Path) -> None:
+    model_json, weights = codec.encode(load_model(saved).model)
+    with np.load(io.BytesIO(weights), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["head0.coef"] = arrays["head0.coef"][:-1]
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with pytest.raises(codec.CodecError, match="head 'topic': weights"):
+        codec.decode(model_json, buffer.getvalue())

@@ -129,6 +129,30 @@ def encode(model: InteractionModel) -> tuple[bytes, bytes]:
     return text.encode("utf-8"), buffer.getvalue()
 
 
+def _check_shapes(model: InteractionModel) -> InteractionModel:
+    """Every weight matrix fits the featurizer and its labels: a mismatch fails here, by name,
+    not deep inside the first prediction."""
+    f = model.featurizer
+    for vocab in (f.word, f.char):
+        if vocab.idf.shape != (len(vocab.vocabulary),):
+            raise CodecError(f"{vocab.analyzer} vocabulary: {len(vocab.vocabulary)} terms but "
+                             f"{vocab.idf.shape} idf weights")
+    if f.embedding is not None and f.embedding.vectors.shape[0] != len(f.embedding.index):
+        raise CodecError("word vectors: the vocabulary and the vector rows differ in number")
+    n = f.n_features
+    heads = [*model.heads.values(), *([model.urgency.text_head] if model.urgency else [])]
+    for head in heads:
+        if head.coef.shape != (n, len(head.classes)) or head.intercept.shape != \
+                (len(head.classes),):
+            raise CodecError(f"head {head.name!r}: weights {head.coef.shape} do not fit "
+                             f"{n} features and {len(head.classes)} labels")
+    if model.urgency is not None and (
+            model.urgency.coef.shape != (len(model.urgency.feature_names),)
+            or model.urgency.cuts.shape != (len(model.urgency.classes) - 1,)):
+        raise CodecError("urgency: coefficients or cut-points do not fit its features and tiers")
+    return model
+
+
 def decode(model_json: bytes, weights: bytes) -> InteractionModel:
     """Rebuild the model from the two files' bytes; never unpickles."""
     try:
@@ -142,12 +166,12 @@ def decode(model_json: bytes, weights: bytes) -> InteractionModel:
         raise CodecError(f"model.json is not {FORMAT} version {FORMAT_VERSION}")
     try:
         heads = [_unhead(h, arrays) for h in spec["heads"]]
-        return InteractionModel(
+        return _check_shapes(InteractionModel(
             featurizer=_unfeaturizer(spec["featurizer"], arrays),
             heads={h.name: h for h in heads},
             abstain={str(k): float(v) for k, v in spec["abstain"].items()},
             max_chars=int(spec["max_chars"]), version=str(spec["version"]),
             urgency=_unurgency(spec["urgency"], arrays) if spec["urgency"] is not None
-            else None, metadata=dict(spec["metadata"]))
+            else None, metadata=dict(spec["metadata"])))
     except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise CodecError(f"model.json does not match the model schema: {exc!r}") from exc
