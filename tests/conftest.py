@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if Path(os.environ.get(signing.ENV_HOME, "/")).name.startswith(TEST_KEYS):
         return  # a nested pytest (or xdist worker) keeps its parent's session key
     home = Path(tempfile.mkdtemp(prefix=TEST_KEYS))
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
     os.environ[signing.ENV_HOME] = str(home)
     os.environ.pop(signing.ENV_SIGNING_KEY, None)
     os.environ.pop(signing.ENV_TRUSTED_KEYS, None)
