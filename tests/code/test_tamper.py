@@ -189,3 +189,28 @@ def test_no_file_of_a_model_or_its_mlflow_pyfunc_is_a_pickle(signed: Path,
     files = [p for d in (signed, DEFAULT_MODEL_DIR, folder) for p in d.rglob("*") if p.is_file()]
     assert any(p.name == WEIGHTS for p in files) and any(p.name == "MLmodel" for p in files)
     assert [str(p) for p in files if is_pickle(p.read_bytes())] == []
+
+
+def test_a_forged_registered_model_is_refused(signed: Path, tmp_path: Path, marker: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The case: the store holds the forged files and a manifest that matches them;
+    # load_model("models:/...") still refuses, by the local trusted keys.
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # a fresh store keeps its artifacts under the cwd
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("tamper")
+    forged = _copy(signed, tmp_path)
+    (forged / WEIGHTS).write_bytes(pickle.dumps(Payload(marker)))
+    manifest = _rehash(forged)
+    attacker = signing.Ed25519PrivateKey.generate()
+    (forged / SIGNATURE).write_text(json.dumps(signing.signature_record(attacker, manifest)))
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(forged), artifact_path="model")
+    client = MlflowClient()
+    client.create_registered_model("forged")
+    client.create_model_version("forged", f"{run.info.artifact_uri}/model", run.info.run_id)
+    with pytest.raises(ArtifactError, match="not signed by a trusted key"):
+        load_model("models:/forged/1")
