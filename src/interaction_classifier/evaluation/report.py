@@ -43,13 +43,14 @@ def most_confused(y_true: pd.Series, y_pred: pd.Series, texts: pd.Series, top: i
 
 def row_ids(frame: pd.DataFrame) -> pd.Series:
     """How a report names a row without its text: ``id``, else ``source:source_id`` (the
-    corpus and gold set), else the row's position."""
+    corpus and gold set), else the frame's index (for a table read by ``training.data``: the
+    row's 0-based position among the table's rows that have text)."""
     if "id" in frame:
         return frame["id"].astype(str)
     source = next((c for c in ("source", "dataset") if c in frame), None)
     if "source_id" in frame and source is not None:
         return frame[source].astype(str) + ":" + frame["source_id"].astype(str)
-    return pd.Series([str(i) for i in range(len(frame))], index=frame.index)
+    return pd.Series(frame.index.astype(str), index=frame.index)
 
 
 def head_report(base: dict[str, Any], y_true: pd.Series, pred: pd.DataFrame, head: str,
