@@ -192,6 +192,8 @@ def _old_format(model_dir: Path, target: Path) -> Path:
     for path in (model_dir / "patterns").glob("*.jsonl"):
         (target / "patterns" / path.name).write_bytes(path.read_bytes())
     (target / "config.toml").write_text("# the run's config\n")
+    (target / "evaluation.json").write_text(json.dumps({"topic": {"most_confused": [
+        {"true": "a", "predicted": "b", "count": 1, "examples": ["call me at 555 0101"]}]}}))
     files = {p.relative_to(target).as_posix(): sha256_of(p) for p in sorted(target.rglob("*"))
              if p.is_file()}
     (target / MANIFEST).write_text(json.dumps({"version": model.version, "files": files,
@@ -213,6 +215,7 @@ def test_conversion_gives_identical_outputs(saved: Path, tmp_path: Path) -> None
     new = load_model(tmp_path / "new")
     _assert_same_outputs(joblib.load(old / "model.joblib"), new.model)
     assert (tmp_path / "new" / "config.toml").read_text() == "# the run's config\n"
+    assert "555 0101" not in (tmp_path / "new" / "evaluation.json").read_text()
     manifest = verify_artifact(tmp_path / "new")
     assert manifest["converted_from"]["format"] == "joblib"
     assert "model.joblib" not in manifest["files"]

@@ -17,6 +17,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interaction_classifier.data.registry import sha256_of
+from interaction_classifier.io import write_text
 from interaction_classifier.models.artifact import (
     LEGACY_MODEL_FILE,
     MANIFEST,
@@ -30,6 +31,7 @@ from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import CueMatcher
 
 CARD = "MODEL_CARD.md"
+EVALUATION = "evaluation.json"
 CHECK_TEXTS = ["My card was stolen and there are payments I don't recognise!",
                "Where is my order? It has not arrived.", "Love the new app, thanks!",
                "I would like to upgrade my plan next month", "hello", "",
@@ -80,8 +82,8 @@ def _compare(old: InteractionModel, new: InteractionModel, texts: list[str]
 def convert(old_dir: Path, new_dir: Path, *, trust_pickle: bool,
             signer: Ed25519PrivateKey | None, texts: list[str] | None = None) -> Conversion:
     """Write ``old_dir``'s model to ``new_dir`` (a new folder) in the data format with its
-    other files (config, evaluation, card, patterns, plots) and manifest fields, signed by
-    ``signer``; then load both and compare their outputs."""
+    other files (config, card, patterns, plots; ``evaluation.json`` without example texts)
+    and manifest fields, signed by ``signer``; then load both and compare their outputs."""
     old_dir, new_dir = Path(old_dir), Path(new_dir)
     if not trust_pickle:
         raise ArtifactError("converting unpickles the old model, which can run any code it "
@@ -97,6 +99,11 @@ def convert(old_dir: Path, new_dir: Path, *, trust_pickle: bool,
         if name != LEGACY_MODEL_FILE and not name.startswith(f"{PATTERNS_DIR}/"):
             (new_dir / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(old_dir / name, new_dir / name)
+    if (new_dir / EVALUATION).is_file():  # old reports kept raw example texts: not any more
+        from interaction_classifier.evaluation.report import without_texts
+
+        report = json.loads((new_dir / EVALUATION).read_text(encoding="utf-8"))
+        write_text(new_dir / EVALUATION, json.dumps(without_texts(report), indent=2) + "\n")
     extra = {**manifest, **artifact_fields(signer), "converted_from": {
         "format": "joblib", LEGACY_MODEL_FILE: manifest["files"][LEGACY_MODEL_FILE]}}
     if CARD in manifest["files"] and "metrics" in manifest:  # the card names format and key
