@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,25 @@ SLOW = (
 SLOW_FIXTURES = frozenset({"built", "retrained"})
 SPARK_FILES = ("code/test_spark.py",)
 BROWSER_NAMES = frozenset({"chromium", "browser", "sync_playwright", "playwright"})
+
+
+TEST_KEYS = "ic-test-keys-"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A signing key of the test session's own, trusted in it: models the tests train or
+    build are signed with it and load without ``trust_unsigned`` (child processes, the CLI
+    and notebooks included, inherit the environment). The user's own keys are never read."""
+    from interaction_classifier.models import signing
+
+    if Path(os.environ.get(signing.ENV_HOME, "/")).name.startswith(TEST_KEYS):
+        return  # a nested pytest (or xdist worker) keeps its parent's session key
+    home = Path(tempfile.mkdtemp(prefix=TEST_KEYS))
+    config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+    os.environ[signing.ENV_HOME] = str(home)
+    os.environ.pop(signing.ENV_SIGNING_KEY, None)
+    os.environ.pop(signing.ENV_TRUSTED_KEYS, None)
+    signing.trust_key(signing.generate_key(signing.default_key_path()).public_key())
 
 
 def require(name: str, key: str) -> None:

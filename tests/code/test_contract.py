@@ -307,22 +307,10 @@ def test_pyfunc_params_override_thresholds_and_are_checked(tiny_dir: Path) -> No
 
 def test_pyfunc_saved_and_loaded_through_mlflow(tiny_dir: Path, tmp_path: Path) -> None:
     import mlflow.pyfunc
-    from mlflow.models import infer_signature
 
-    from interaction_classifier.serving.pyfunc import (
-        InteractionClassifierPyfunc,
-        score_texts,
-        signature_params,
-    )
+    from interaction_classifier.serving.pyfunc import save_pyfunc
 
-    predictor = load_model(tiny_dir)
-    example = pd.DataFrame({"text": ["where is my parcel?"]})
-    signature = infer_signature(example, score_texts(predictor, example),
-                                params=signature_params(predictor))
-    mlflow.pyfunc.save_model(tmp_path / "pyfunc", python_model=InteractionClassifierPyfunc(),
-                             artifacts={"model_dir": str(tiny_dir)}, signature=signature,
-                             input_example=example,
-                             pip_requirements=["interaction-classifier"])
+    save_pyfunc(tiny_dir, tmp_path / "pyfunc")
     served = mlflow.pyfunc.load_model(str(tmp_path / "pyfunc"))
     out = served.predict(pd.DataFrame({"text": ["my bill bounced back", None]}),
                          params={"review.intent": 1.0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -194,3 +195,26 @@ def test_evaluate_against_prints_the_paired_difference_per_head(tmp_path: Path) 
         assert d["n"] == 200 and d["low"] <= d["difference"] <= d["high"]
     table = CliRunner().invoke(app, args)
     assert "strong minus weak" in table.output and "topic" in table.output
+
+
+def test_confused_examples_leave_as_row_ids_or_masked_texts(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from interaction_classifier.evaluation import report
+
+    frame = pd.DataFrame({"text": ["mail me at a@b.co", "call 555", "fine", "also fine"],
+                          "source": ["twcs"] * 4, "source_id": ["7", "8", "9", "10"]},
+                         index=[3, 5, 6, 9])
+    truth = pd.Series(["question", "question", "request", "request"], index=frame.index)
+    predicted = pd.Series(["complaint", "complaint", "request", "complaint"],
+                          index=frame.index)
+    pairs = report.most_confused(truth, predicted, frame["text"], ids=report.row_ids(frame))
+    assert [(p["true"], p["count"], p["row_ids"]) for p in pairs] == \
+        [("question", 2, ["twcs:7", "twcs:8"]), ("request", 1, ["twcs:10"])]
+    assert report.row_ids(frame[["text"]]).tolist() == ["3", "5", "6", "9"]
+    nested = {"test": {"head": {"most_confused": pairs}}}
+    shown = json.dumps(report.logged_examples(nested, log_examples=False))
+    assert "a@b.co" not in shown and "call 555" not in shown and "twcs:7" in shown
+    monkeypatch.setattr(report, "example_redactor", lambda: lambda t: t.replace("a@b.co", "[E]"))
+    masked = report.logged_examples(nested, log_examples=True)
+    assert masked["test"]["head"]["most_confused"][0]["examples"] == ["mail me at [E]",
+                                                                     "call 555"]

@@ -223,7 +223,7 @@ def test_reload_verifies_the_new_model_before_swapping(tiny_dir: Path,
     settings = ServeSettings(admin_token="admin-token", api_token="api-token")
     tampered = tmp_path / "tampered"
     shutil.copytree(tiny_dir, tampered)
-    with (tampered / "model.joblib").open("ab") as f:
+    with (tampered / "weights.npz").open("ab") as f:
         f.write(b"\0")
     api = {"Authorization": "Bearer api-token"}
     with TestClient(create_app(settings)) as c:

@@ -261,7 +261,7 @@ def test_shipped_model_is_verified_and_cached(tmp_path: Path) -> None:
     assert ic_spark.cached_model(shipment) is ic_spark.cached_model(shipment)
     assert ic_spark.cached_model(shipment).version == model.version
     tampered = dict(shipment.files)
-    tampered["model.joblib"] = tampered["model.joblib"][:-10]
+    tampered["weights.npz"] = tampered["weights.npz"][:-10]
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         ic_spark.ModelShipment(tampered, shipment.digest).load()
 

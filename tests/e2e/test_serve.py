@@ -124,7 +124,7 @@ def test_two_workers_sum_their_metrics_and_refuse_an_admin_token(tmp_path: Path)
 
 def test_a_missing_or_tampered_model_stops_serve_before_it_listens(tmp_path: Path) -> None:
     tiny_dir = build_tiny_model(tmp_path / "tiny")
-    (tiny_dir / "model.joblib").write_bytes(b"tampered")
+    (tiny_dir / "weights.npz").write_bytes(b"tampered")
     for model in (tmp_path / "nowhere", tiny_dir):
         proc = subprocess.run(serve(free_port(), "--model", str(model)), capture_output=True,
                               text=True, timeout=120)

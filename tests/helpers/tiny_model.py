@@ -14,6 +14,7 @@ from pathlib import Path
 from sklearn.linear_model import LogisticRegression
 
 from interaction_classifier.features.featurizer import TextFeaturizer
+from interaction_classifier.models import signing
 from interaction_classifier.models.artifact import save_artifact
 from interaction_classifier.models.model import InteractionModel, LinearHead
 
@@ -46,9 +47,10 @@ def generate(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 
 def build_tiny_model(directory: Path, n: int = 300, seed: int = 0,
-                     version: str = "tiny-test") -> Path:
-    """Fit, save (with manifest and checksums) and return a no-urgency model directory;
-    load it with ``interaction_classifier.load_model(directory)``."""
+                     version: str = "tiny-test", signed: bool = True) -> Path:
+    """Fit, save (with manifest and checksums, signed with the test session's key unless
+    ``signed=False``) and return a no-urgency model directory; load it with
+    ``interaction_classifier.load_model(directory)``."""
     rows = generate(n, seed)
     texts = [r["text"] for r in rows]
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, word_max_features=2000,
@@ -59,4 +61,6 @@ def build_tiny_model(directory: Path, n: int = 300, seed: int = 0,
         X, [r[h] for r in rows])) for h in VOCABULARY}
     model = InteractionModel(featurizer=featurizer.freeze(), heads=heads, abstain=dict(REVIEW),
                              max_chars=5000, version=version, urgency=None)
-    return save_artifact(model, Path(directory), {"version": version, "heads": list(heads)})
+    signer = signing.load_private_key(signing.default_key_path()) if signed else None
+    return save_artifact(model, Path(directory), {"version": version, "heads": list(heads)},
+                         signer=signer)

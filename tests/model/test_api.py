@@ -53,7 +53,7 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_tampered_model_is_refused(tmp_path: Path) -> None:
     target = _copy(tmp_path)
-    with (target / "model.joblib").open("r+b") as fh:
+    with (target / "weights.npz").open("r+b") as fh:
         fh.seek(100)
         byte = fh.read(1)
         fh.seek(100)
@@ -64,8 +64,8 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_model_is_refused(tmp_path: Path) -> None:
     target = _copy(tmp_path)
-    data = (target / "model.joblib").read_bytes()
-    (target / "model.joblib").write_bytes(data[: len(data) // 2])
+    data = (target / "weights.npz").read_bytes()
+    (target / "weights.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(target)
 

@@ -33,6 +33,7 @@ from interaction_classifier.batch.report import write_report
 from interaction_classifier.batch.stats import merge_stats
 from interaction_classifier.batch.workers import JobConfig, Progress, score_all, start_pool
 from interaction_classifier.io import write_text
+from interaction_classifier.models.artifact import ArtifactError
 from interaction_classifier.serving.predictor import Predictor, load_model
 
 
@@ -83,7 +84,7 @@ def plan(options: ScoreOptions) -> Plan:
     """Load the model and check the queue rule and overrides against it (BatchError)."""
     try:
         model = load_model(options.model)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ArtifactError) as exc:  # ArtifactError: unsigned or tampered
         raise BatchError(str(exc)) from exc
     description = model.describe()
     try:

@@ -35,7 +35,7 @@ from pyspark.sql import types as T
 
 from interaction_classifier.batch.chunks import READ_STATUS, check_clashes, score_chunk
 from interaction_classifier.batch.formats import BatchError
-from interaction_classifier.models.artifact import MANIFEST, verify_artifact
+from interaction_classifier.models.artifact import MANIFEST, SIGNATURE, verify_artifact
 from interaction_classifier.serving.predictor import Predictor, load_model, resolve_model_dir
 
 PROBE_TEXTS = ["Where is my order? It has not arrived.", None]
@@ -59,11 +59,13 @@ class ModelShipment:
         listed = json.loads(manifest)["files"]
         files = {name: (directory / name).read_bytes() for name in listed}
         files[MANIFEST] = manifest
+        if (directory / SIGNATURE).is_file():
+            files[SIGNATURE] = (directory / SIGNATURE).read_bytes()
         return cls(files, hashlib.sha256(manifest).hexdigest())
 
     def load(self) -> Predictor:
         """Write the bytes to a private folder and load them: ``load_model`` checks every
-        file against this manifest before unpickling anything."""
+        file against this manifest (signed) before parsing anything."""
         folder = Path(tempfile.mkdtemp(prefix=f"ic-model-{self.digest[:12]}-"))
         try:
             for name, data in self.files.items():

@@ -40,14 +40,23 @@ def evaluate(
     against: Annotated[Path | None, typer.Option(
         help="Another model: print the paired difference (this model minus that one) per "
              "head on --data, or on the gold set, instead of the report.")] = None,
+    log_examples: Annotated[bool, typer.Option(
+        help="--json shows example texts of confused labels, masked (text.redact); "
+             "default: their row ids only.")] = False,
+    trust_unsigned: Annotated[bool, typer.Option(
+        help="Load an unsigned or unknown-key model (only one you made or trust).")] = False,
 ) -> None:
     """Print the evaluation report of a saved model: on --data for any model; without it,
     the default model's report on the corpus test split, the gold set and SemEval."""
-    from interaction_classifier.evaluation.report import default_report, evaluation_report
+    from interaction_classifier.evaluation.report import (
+        default_report,
+        evaluation_report,
+        logged_examples,
+    )
     from interaction_classifier.serving.predictor import load_model
     from interaction_classifier.training.data import DataError, labelled_frame
 
-    predictor = load_model(model)
+    predictor = load_model(model, trust_unsigned=trust_unsigned)
     heads = list(predictor.model.heads)
     frame = None
     if data is not None:
@@ -58,7 +67,8 @@ def evaluate(
             console.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from exc
     if against is not None:
-        _print_paired(load_model(against), predictor, frame, as_json)
+        _print_paired(load_model(against, trust_unsigned=trust_unsigned), predictor, frame,
+                      as_json)
         return
     if frame is not None:
         report = evaluation_report(predictor, frame, plots)
@@ -71,7 +81,8 @@ def evaluate(
                       "--data FILE (its labelled test rows) and --label-column")
         raise typer.Exit(2)
     if as_json:
-        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(logged_examples(report, log_examples), indent=2,
+                              ensure_ascii=False))
     else:
         print_report(report)
 

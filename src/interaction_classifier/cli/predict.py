@@ -39,13 +39,15 @@ def predict_cmd(
         "--priority-cutoff", metavar="TIER=X",
         help="Minimum urgency score of priority TIER (repeatable; models with urgency).")
     ] = None,
+    trust_unsigned: Annotated[bool, typer.Option(
+        help="Load an unsigned or unknown-key model (only one you made or trust).")] = False,
 ) -> None:
     """Classify one message (``-``: the whole of stdin, e.g. a pasted multi-line e-mail)."""
     from interaction_classifier.batch.formats import BatchError
     from interaction_classifier.batch.overrides import parse_assignments
     from interaction_classifier.serving.predictor import load_model
 
-    predictor = load_model(model)
+    predictor = load_model(model, trust_unsigned=trust_unsigned)
     try:  # the model checks names and ranges and says which heads and tiers it has
         predictor = predictor.with_thresholds(
             parse_assignments(review_threshold, "--review-threshold"),

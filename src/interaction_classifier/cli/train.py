@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from interaction_classifier.cli.evaluate import print_report
+from interaction_classifier.cli.keys import KeyOption, signer_for
 from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR, RESOURCES
 
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
@@ -81,6 +82,12 @@ def train(
         help="Optional column with train/valid/test per row.")] = None,
     budget: Annotated[float | None, typer.Option(
         help="Minutes of model selection (successive halving); 0: none.")] = None,
+    signing_key: KeyOption = None,
+    unsigned: Annotated[bool, typer.Option(
+        help="Save the model unsigned (it then loads only with --trust-unsigned).")] = False,
+    log_examples: Annotated[bool, typer.Option(
+        help="Keep example texts of confused labels in evaluation.json and MLflow, masked "
+             "(text.redact); default: their row ids only.")] = False,
 ) -> None:
     """Train a model from a config: the four-head default model (a `\\[corpus]` table)
     or a model on your own labels (`\\[data]`, or --data); evaluate, save and track it."""
@@ -91,11 +98,13 @@ def train(
     from interaction_classifier.training.run import run
 
     base = config or (RETRAIN_CONFIG if data is not None else DEFAULT_CONFIG)
+    signer = signer_for(signing_key, unsigned)
     try:
         cfg = load_config(base, cli_overrides(data, text_column, label_column, split_column,
                                               budget))
-        result = run(cfg, output, track=track, config_path=base)
-    except (ConfigError, DataError, RegistryError) as exc:
+        result = run(cfg, output, track=track, config_path=base, signer=signer,
+                     log_examples=log_examples)
+    except (ConfigError, DataError, RegistryError, RuntimeError) as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     print_report(result.report)

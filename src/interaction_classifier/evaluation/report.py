@@ -10,6 +10,7 @@ report is written at training time (and logged to MLflow) and by ``evaluate``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +23,46 @@ from interaction_classifier.serving.predictor import Predictor
 
 
 def most_confused(y_true: pd.Series, y_pred: pd.Series, texts: pd.Series, top: int = 10,
-                  examples: int = 3) -> list[dict[str, Any]]:
-    """The most frequent (true, predicted) error pairs, each with a few example texts."""
+                  examples: int = 3, ids: pd.Series | None = None) -> list[dict[str, Any]]:
+    """The most frequent (true, predicted) error pairs, each with a few examples: their row
+    ids (``row_ids``; the row positions without ``ids``) and texts. What leaves the process
+    keeps the ids only, or masked texts (:func:`logged_examples`)."""
     mask = y_true.notna() & (y_true.astype(str) != y_pred.astype(str))
-    errors = pd.DataFrame({"true": y_true[mask], "predicted": y_pred[mask], "text": texts[mask]})
+    ids = pd.Series(range(len(texts)), index=texts.index) if ids is None else ids
+    errors = pd.DataFrame({"true": y_true[mask], "predicted": y_pred[mask], "text": texts[mask],
+                           "id": ids[mask].astype(str)})
     pairs = errors.groupby(["true", "predicted"]).size().sort_values(ascending=False,
                                                                      kind="stable")
-    return [{"true": t, "predicted": p, "count": int(n),
-             "examples": errors.loc[(errors["true"] == t) & (errors["predicted"] == p),
-                                    "text"].head(examples).tolist()}
-            for (t, p), n in pairs.head(top).items()]
+    out = []
+    for (t, p), n in pairs.head(top).items():
+        shown = errors[(errors["true"] == t) & (errors["predicted"] == p)].head(examples)
+        out.append({"true": t, "predicted": p, "count": int(n),
+                    "row_ids": shown["id"].tolist(), "examples": shown["text"].tolist()})
+    return out
+
+
+def row_ids(frame: pd.DataFrame) -> pd.Series:
+    """How a report names a row without its text: ``id``, else ``source:source_id`` (the
+    corpus and gold set), else the frame's index (for a table read by ``training.data``: the
+    row's 0-based position among the table's rows that have text)."""
+    if "id" in frame:
+        return frame["id"].astype(str)
+    source = next((c for c in ("source", "dataset") if c in frame), None)
+    if "source_id" in frame and source is not None:
+        return frame[source].astype(str) + ":" + frame["source_id"].astype(str)
+    return pd.Series(frame.index.astype(str), index=frame.index)
 
 
 def head_report(base: dict[str, Any], y_true: pd.Series, pred: pd.DataFrame, head: str,
-                classes: list[str], threshold: float, texts: pd.Series) -> dict[str, Any]:
+                classes: list[str], threshold: float, texts: pd.Series,
+                ids: pd.Series | None = None) -> dict[str, Any]:
     """A head's metrics (``base``, from ``metrics.evaluate_frame``) plus calibration, the
     review threshold's effect and the confused pairs."""
     proba = pred[[f"p_{head}__{c}" for c in classes]]
     return {**base, "ece": metrics.expected_calibration_error(y_true, proba),
             "abstain": metrics.abstention(y_true, proba, threshold),
             "abstain_table": metrics.abstain_table(y_true, proba),
-            "most_confused": most_confused(y_true, pred[head], texts)}
+            "most_confused": most_confused(y_true, pred[head], texts, ids=ids)}
 
 
 def set_report(predictor: Predictor, frame: pd.DataFrame, name: str,
@@ -58,7 +78,7 @@ def set_report(predictor: Predictor, frame: pd.DataFrame, name: str,
             continue
         classes = model.heads[head].classes
         out[head] = head_report(base, frame[head], pred, head, classes,
-                                model.abstain.get(head, 0.0), frame["text"])
+                                model.abstain.get(head, 0.0), frame["text"], row_ids(frame))
         if plots_dir is not None:
             proba = pred[[f"p_{head}__{c}" for c in classes]]
             plots_dir.mkdir(parents=True, exist_ok=True)
@@ -131,8 +151,33 @@ def gold_score(report: dict[str, Any]) -> float:
     return float(sum(parts) / len(parts))
 
 
+def example_redactor() -> Callable[[str], str]:
+    """The hook that masks example texts for ``--log-examples``: ``text.redact.redact``."""
+    try:
+        from interaction_classifier.text.redact import redact
+    except ImportError as exc:  # never log unmasked text instead
+        raise RuntimeError("--log-examples needs interaction_classifier.text.redact to mask "
+                           "the examples; without it reports keep row ids only") from exc
+    return redact
+
+
+def logged_examples(report: Any, log_examples: bool) -> Any:
+    """The report as it may leave the process (``evaluation.json``, MLflow, ``evaluate``):
+    example texts dropped, their ``row_ids`` kept, unless ``log_examples``; then masked."""
+    if not log_examples:
+        return without_texts(report)
+    redact = example_redactor()
+
+    def mask(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: [redact(str(t)) for t in v] if k == "examples" else mask(v)
+                    for k, v in node.items()}
+        return [mask(v) for v in node] if isinstance(node, list) else node
+    return mask(report)
+
+
 def without_texts(report: Any) -> Any:
-    """The report minus example texts, for the manifest (``evaluation.json`` keeps them)."""
+    """The report minus example texts (their ``row_ids`` stay)."""
     if isinstance(report, dict):
         return {k: without_texts(v) for k, v in report.items() if k != "examples"}
     if isinstance(report, list):

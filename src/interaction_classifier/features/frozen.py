@@ -31,8 +31,9 @@ _TERM_SEP = "\x00"  # never in a term: text.clean maps control characters to spa
 def pack_terms(index: dict[str, int]) -> str:
     """A ``term -> column`` map as one string of its terms in column order.
 
-    joblib unpickles with the pure-Python unpickler, which spent ~0.75 s of cold start on
-    the ~190k separate term strings of a model's vocabularies; one string loads at once.
+    Loading ~190k separate term strings cost ~0.75 s of cold start (the pure-Python
+    unpickler of the old format); one string loads at once, and ``models.codec`` stores
+    vocabularies this way as UTF-8 bytes.
     """
     terms = sorted(index, key=index.__getitem__)
     if any(index[t] != j for j, t in enumerate(terms)):

@@ -1,1 +1,2 @@
-"""The model contract: heads, urgency, the multi-head model and its verified on-disk artifact."""
+"""The model contract: heads, urgency, the multi-head model and its signed, pickle-free
+on-disk artifact."""

@@ -1,8 +1,9 @@
 """The inline API: ``predict``, ``predict_batch`` and ``load_model``.
 
-The default model loads lazily on first use (checksums verified) and is cached; calls are
-thread-safe. Every call takes ``review`` (head -> review threshold) and ``priority`` (tier ->
-minimum urgency score) overrides, merged over the model's defaults (``describe()``).
+The default model loads lazily on first use (signature and checksums verified) and is
+cached; calls are thread-safe. Every call takes ``review`` (head -> review threshold) and
+``priority`` (tier -> minimum urgency score) overrides, merged over the model's defaults
+(``describe()``).
 Bad input never crashes silently: non-strings raise ``TypeError``, empty text returns a
 result flagged for review, over-long text is truncated with a reason. The quoted thread below
 an e-mail reply is not scored (``replies.reply_body``), also with a reason.
@@ -22,12 +23,13 @@ import numpy as np
 
 from interaction_classifier.config import DEFAULT_MODEL_DIR
 from interaction_classifier.models.artifact import PATTERNS_DIR, load_artifact
-from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import CueMatcher
 from interaction_classifier.text.replies import reply_body
 
 if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
     import pandas as pd
+
+    from interaction_classifier.models.model import InteractionModel
 
 
 ENV_MODEL = "INTERACTION_CLASSIFIER_MODEL"
@@ -170,14 +172,16 @@ def resolve_model_dir(path_or_uri: str | os.PathLike | None) -> Path:
     return Path(text)
 
 
-def load_model(path_or_uri: str | os.PathLike | None = None) -> Predictor:
-    """Load a model directory (or MLflow URI) after verifying every checksum."""
+def load_model(path_or_uri: str | os.PathLike | None = None, *,
+               trust_unsigned: bool = False) -> Predictor:
+    """Load a model directory (or MLflow URI) after verifying its signature by a trusted key
+    (``models.signing``; a model fetched from MLflow too, by the local trusted keys) and
+    every checksum. ``trust_unsigned=True`` accepts an unsigned or unknown-key model: only
+    for one you made or trust."""
     path = resolve_model_dir(path_or_uri)
     if not path.is_dir():
         raise FileNotFoundError(f"model directory not found: {path}")
-    model, manifest = load_artifact(path)
-    if not isinstance(model, InteractionModel):
-        raise TypeError(f"{path}: not an interaction-classifier model")
+    model, manifest = load_artifact(path, trust_unsigned=trust_unsigned)
     model.attach(CueMatcher(path / PATTERNS_DIR))
     return Predictor(model, manifest, path)
 

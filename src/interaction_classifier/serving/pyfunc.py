@@ -8,9 +8,11 @@ named ``review.<head>`` and ``priority.<tier>`` (``signature_params`` gives the 
 declare in the model signature).
 
 ``pyfunc_spec`` gives everything ``mlflow.pyfunc.save_model`` or ``log_model`` needs for any
-model directory (the shipped default model included): the wrapper, the directory as its
-artifact, and a signature whose output is what ``predict`` really returns (``status`` and
-``model_version`` included) and whose params are the overridable thresholds. ``save_pyfunc``
+model directory (the shipped default model included): the wrapper as a code file
+(``mlflow_model.py``, MLflow's "models from code": no cloudpickle file is written), the signed
+directory as its artifact (verified by signature when the pyfunc loads), and a signature
+whose output is what ``predict`` really returns (``status`` and ``model_version`` included)
+and whose params are the overridable thresholds. ``save_pyfunc``
 writes it to a folder that ``mlflow models serve -m FOLDER --env-manager local`` serves
 (``interaction-classifier export-mlflow``; docs/serving.md).
 """
@@ -77,25 +79,28 @@ class InteractionClassifierPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         from interaction_classifier.serving.predictor import load_model
 
-        self.model = load_model(context.artifacts["model_dir"])
+        trust = bool((context.model_config or {}).get("trust_unsigned", False))
+        self.model = load_model(context.artifacts["model_dir"], trust_unsigned=trust)
 
     def predict(self, context: object, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame:
         return score_texts(self.model, model_input, params)
 
 
-def pyfunc_spec(model_dir: str | Path) -> dict[str, Any]:
+def pyfunc_spec(model_dir: str | Path, trust_unsigned: bool = False) -> dict[str, Any]:
     """Keyword arguments of ``mlflow.pyfunc.save_model``/``log_model`` for a model directory
-    (verified on load): wrapper, artifact, signature with params, input example."""
+    (verified on load, ``trust_unsigned`` recorded in the model config): the wrapper's code
+    file, artifact, signature with params, input example."""
     from mlflow.models import infer_signature
 
     from interaction_classifier.serving.predictor import load_model
 
-    predictor = load_model(model_dir)
+    predictor = load_model(model_dir, trust_unsigned=trust_unsigned)
     example = pd.DataFrame({TEXT: EXAMPLES})
     signature = infer_signature(example, score_texts(predictor, example),
                                 params=signature_params(predictor))
-    return {"python_model": InteractionClassifierPyfunc(),
+    return {"python_model": str(Path(__file__).with_name("mlflow_model.py")),
+            "model_config": {"trust_unsigned": trust_unsigned},
             "artifacts": {"model_dir": str(model_dir)}, "signature": signature,
             "input_example": example, "pip_requirements": ["interaction-classifier"]}
 

@@ -3,9 +3,12 @@
 The config decides the kind: ``[corpus]`` fits the default four-head model with urgency,
 ``[data]`` one head per label column of your table. Both end the same way: a verified model
 directory (``models.artifact.save_artifact``) holding the resolved ``config.toml`` (re-run
-it with ``train --config``), ``evaluation.json``, the model card and a manifest; with
-tracking, one MLflow run. Every run gets its own version, ``YYYYMMDD-HHMMSS-<8 hex>``: UTC
-time and a digest of the config and the data fingerprint.
+it with ``train --config``), ``evaluation.json``, the model card and a manifest signed with
+the user's key (``models.signing``; checked before the fit starts, ``signer=None`` for an
+unsigned model); with tracking, one MLflow run. Reports keep example row ids, never example
+texts, unless ``log_examples`` (then masked: ``evaluation.report.logged_examples``). Every
+run gets its own version, ``YYYYMMDD-HHMMSS-<8 hex>``: UTC time and a digest of the config
+and the data fingerprint.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.io import write_text
@@ -115,13 +119,33 @@ def describe_data(model: InteractionModel, data: TrainingData) -> dict[str, Any]
                                   for s in splits} for h in heads}}
 
 
-def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str | None = None,
-        config_path: Path | None = None) -> RunResult:
-    """Train, evaluate, save a verified model directory and optionally log an MLflow run."""
-    from interaction_classifier.evaluation.card import write_card
-    from interaction_classifier.evaluation.report import without_texts
-    from interaction_classifier.models.artifact import save_artifact, write_manifest
+def resolve_signer(signer: Ed25519PrivateKey | Literal["configured"] | None
+                   ) -> Ed25519PrivateKey | None:
+    """The key a run signs with: ``"configured"`` loads the user's key (an error naming
+    ``keys generate`` and ``--unsigned`` when there is none)."""
+    if signer != "configured":
+        return signer
+    from interaction_classifier.models import signing
 
+    return signing.load_private_key(signing.default_key_path())
+
+
+def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str | None = None,
+        config_path: Path | None = None, *,
+        signer: Ed25519PrivateKey | Literal["configured"] | None = "configured",
+        log_examples: bool = False) -> RunResult:
+    """Train, evaluate, save a signed model directory and optionally log an MLflow run."""
+    from interaction_classifier.evaluation.card import write_card
+    from interaction_classifier.evaluation.report import example_redactor, logged_examples
+    from interaction_classifier.models.artifact import (
+        artifact_fields,
+        save_artifact,
+        write_manifest,
+    )
+
+    signer = resolve_signer(signer)  # before hours of fitting, not after
+    if log_examples:
+        example_redactor()
     started = time.perf_counter()
     data = load_data(cfg)
     search_log: dict[str, Any] = {}
@@ -146,8 +170,8 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     output_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, output_dir / "config.toml",
                  HEADER.format(path=output_dir / "config.toml"))
-    # Example texts only for your own data: the corpus's texts are not ours to ship.
-    shown = report if cfg.data is not None else without_texts(report)
+    # Example texts (masked) only for your own data when asked: the corpus's are not ours.
+    shown = logged_examples(report, log_examples and cfg.data is not None)
     write_text(output_dir / "evaluation.json", json.dumps(shown, indent=2) + "\n")
     manifest = {"name": "interaction-classifier", "kind": cfg.kind, "version": version,
                 "heads": {h: head.classes for h, head in model.heads.items()},
@@ -158,22 +182,25 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
                 "config": cfg.model_dump(mode="json", exclude_none=True), "search": search_log,
                 "train_seconds": round(time.perf_counter() - started, 1),
                 "fit_seconds": round(fit_seconds, 1), "refit": cfg.model.refit,
-                "metrics": without_texts(report)}
+                "metrics": logged_examples(report, False)}
+    manifest.update(artifact_fields(signer))
     if cfg.corpus is not None:
         from interaction_classifier.config import load_taxonomy
 
         manifest["corpus_fingerprint"] = data.fingerprint
         manifest["taxonomy"] = load_taxonomy().as_dict()
     write_card(output_dir, manifest)
-    save_artifact(model, output_dir, manifest)
+    save_artifact(model, output_dir, manifest, signer=signer)
     if track:
-        manifest["mlflow"] = _track(cfg, output_dir, manifest, report, plots_dir, config_path)
-        write_manifest(output_dir, manifest)
+        manifest["mlflow"] = _track(cfg, output_dir, manifest, shown, plots_dir, config_path,
+                                    signer is None)
+        write_manifest(output_dir, manifest, signer=signer)
     return RunResult(model, report, manifest, output_dir)
 
 
 def _track(cfg: TrainingConfig, output_dir: Path, manifest: dict[str, Any],
-           report: dict[str, Any], plots_dir: Path, config_path: Path | None) -> dict[str, Any]:
+           report: dict[str, Any], plots_dir: Path, config_path: Path | None,
+           unsigned: bool) -> dict[str, Any]:
     """Log the run to MLflow (registered model: the config's, else by kind and heads)."""
     from interaction_classifier.training.tracking import safe_name, track_run
 
@@ -184,4 +211,5 @@ def _track(cfg: TrainingConfig, output_dir: Path, manifest: dict[str, Any],
     files = [output_dir / "config.toml", output_dir / "evaluation.json", plots_dir]
     if config_path is not None:
         files.append(config_path)
-    return track_run(output_dir, manifest, report, params, cfg.mlflow.experiment, name, files)
+    return track_run(output_dir, manifest, report, params, cfg.mlflow.experiment, name, files,
+                     trust_unsigned=unsigned)

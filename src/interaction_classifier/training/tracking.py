@@ -94,11 +94,12 @@ def sanitise(values: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def log_model_dir(model_dir: Path, registered_model: str | None) -> Any:
-    """Log the model directory as a pyfunc with signature (threshold params included) and
-    input example (``serving.pyfunc.pyfunc_spec``)."""
+def log_model_dir(model_dir: Path, registered_model: str | None,
+                  trust_unsigned: bool = False) -> Any:
+    """Log the signed model directory as a pyfunc from code (no pickle) with signature
+    (threshold params included) and input example (``serving.pyfunc.pyfunc_spec``)."""
     return mlflow.pyfunc.log_model(name="model", registered_model_name=registered_model,
-                                   **pyfunc_spec(model_dir))
+                                   **pyfunc_spec(model_dir, trust_unsigned))
 
 
 def promote_if_better(name: str, version: str, score: float, metric: str) -> bool:
@@ -118,7 +119,7 @@ def promote_if_better(name: str, version: str, score: float, metric: str) -> boo
 
 def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any],
               params: dict[str, Any], experiment: str, registered_model: str,
-              files: list[Path]) -> dict[str, Any]:
+              files: list[Path], trust_unsigned: bool = False) -> dict[str, Any]:
     """Log one training run: params, metrics (``score`` among them), tags, ``files`` (config,
     evaluation; a folder is logged as ``plots``) and the model as a registered pyfunc; move
     ``champion`` to it only if its ``score`` beats the champion's. Returns the ids for the
@@ -142,7 +143,7 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
         with tempfile.TemporaryDirectory() as tmp:  # the directory is rewritten afterwards
             copy = Path(tmp) / "model"
             shutil.copytree(output_dir, copy)
-            info = log_model_dir(copy, registered_model)
+            info = log_model_dir(copy, registered_model, trust_unsigned)
         version = str(info.registered_model_version)
         champion = promote_if_better(registered_model, version, report["score"], "score")
     return {"run_id": run.info.run_id, "model_uri": info.model_uri,
