@@ -92,13 +92,17 @@ class ChunkReader:
         with self.path.open("rb") as raw:
             self._raw = raw
             stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if self.format.gzip else raw
-            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-            lines = _Lines(text, self.max_record_lines)
+            lines = self._lines(stream)
             if self.format.kind == "jsonl":
                 yield from self._jsonl(lines)
             else:
                 yield from self._delimited(lines, "\t" if self.format.kind == "tsv" else ",")
             self.lines = lines.number
+
+    def _lines(self, stream: IO[bytes]) -> _Lines:
+        """The stream's physical lines, decoded as UTF-8 (U+FFFD for bad bytes)."""
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+        return _Lines(text, self.max_record_lines)
 
     def _empty(self) -> pd.DataFrame:
         """No rows, but the input's columns (a header-only CSV, a Parquet schema)."""

@@ -32,7 +32,12 @@ from interaction_classifier.batch.chunkfiles import (
 )
 from interaction_classifier.batch.chunks import OK, READ_STATUS
 from interaction_classifier.batch.columns import OutputColumns, score_added
-from interaction_classifier.batch.formats import BatchError, detect_format, sibling
+from interaction_classifier.batch.formats import (
+    BatchError,
+    CountMismatch,
+    detect_format,
+    sibling,
+)
 from interaction_classifier.batch.outputs import Finaliser
 from interaction_classifier.batch.overrides import check_overrides, effective_thresholds
 from interaction_classifier.batch.readers import MAX_RECORD_LINES, READ_LINES, ChunkReader
@@ -249,9 +254,9 @@ def _finalise(options: ScoreOptions, output: Path, fin: Finaliser, settled: Plan
     if options.queue is not None:
         queued = fin.write_queue(options.queue)
         if queued != rows_in:
-            raise BatchError(f"queue has {queued} rows for {rows_in} input rows")
+            raise CountMismatch(f"queue has {queued} rows for {rows_in} input rows")
     if rows_out != rows_in:
-        raise BatchError(f"wrote {rows_out} rows for {rows_in} input rows")
+        raise CountMismatch(f"wrote {rows_out} rows for {rows_in} input rows")
     summary = _summary(options, output, quarantine, settled, rows_in, rows_out, stats)
     summary["rows_quarantined"] = quarantined
     summary["throughput"] = throughput

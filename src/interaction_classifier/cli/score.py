@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from interaction_classifier.batch.formats import BatchError
+from interaction_classifier.batch.formats import BatchError, CountMismatch
 from interaction_classifier.batch.overrides import parse_assignments
 from interaction_classifier.batch.readers import MAX_RECORD_LINES
 from interaction_classifier.batch.run import ScoreOptions, format_summary, run
@@ -87,14 +87,15 @@ def score_command(
 
     try:
         summary = run(options, say)
+    except CountMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
     except BatchError as exc:
         _fail(str(exc), exc)
     except OSError as exc:
         _environment_error(exc)
     if not quiet:
         print(format_summary(summary))
-    if not summary["rows_in_equals_rows_out"]:
-        raise typer.Exit(1)
 
 
 def _fail(message: str, cause: Exception | None = None) -> None:
