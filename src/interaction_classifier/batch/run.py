@@ -175,7 +175,7 @@ def _score(options: ScoreOptions, output: Path, work: Path, settled: Plan,
     pool = start_pool(options.workers, config, settled.model)
     progress = Progress(options.quiet, reader)
     try:
-        chunks, scored_now = score_all(pool, options.workers, reader, work, progress)
+        chunks, scored_now = score_all(pool, options.workers, reader, config, progress)
     finally:
         progress.close()
         if pool is not None:

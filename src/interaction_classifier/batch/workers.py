@@ -124,19 +124,20 @@ def start_pool(workers: int, config: JobConfig, model: Any) -> ProcessPoolExecut
 
 
 def score_all(pool: ProcessPoolExecutor | None, workers: int, reader: ChunkReader,
-              work: Path, progress: Progress) -> tuple[int, int]:
+              config: JobConfig, progress: Progress) -> tuple[int, int]:
     """Score every chunk not yet committed; returns (chunks, rows scored in this run).
 
     At most two chunks per worker are in flight, which bounds memory whatever the file
     size; results are taken in submission order.
     """
+    work = Path(config.work)
     pending: deque[Future[dict[str, Any]]] = deque()
     read_rows = scored_now = chunks = 0
     for index, frame in enumerate(reader):
         chunks = index + 1
         start, read_rows = read_rows, read_rows + len(frame)
         if chunk_path(work, index).exists():
-            check_committed(work, index, start, len(frame), _WORKER["config"])
+            check_committed(work, index, start, len(frame), config)
             progress.update(len(frame), read_rows)
             continue
         scored_now += len(frame)
