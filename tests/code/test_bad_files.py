@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -251,7 +252,7 @@ def test_rows_in_different_from_rows_out_exits_1(tmp_path: Path,
 
 def fail_with(code: int):
     def failing(*args: object, **kwargs: object) -> None:
-        raise OSError(code, __import__("os").strerror(code), "/data/out.csv")
+        raise OSError(code, os.strerror(code), "/data/out.csv")
     return failing
 
 
@@ -275,7 +276,7 @@ def test_a_failing_disk_exits_3_in_one_line_and_resume_finishes(
         exit_code, message = cli(source, "-o", out, "--quiet", "--chunk-size", "10")
     assert exit_code == 3
     lines = [line for line in message.splitlines() if line.strip()]
-    assert len(lines) == 1 and __import__("os").strerror(code) in lines[0]
+    assert len(lines) == 1 and os.strerror(code) in lines[0]
     assert "--resume" in lines[0] and not out.exists()
     assert len(list((tmp_path / "out.csv.parts").glob("chunk-*.arrow"))) == 2
     with monkeypatch.context() as patch:  # the final write fails too: chunks stay
@@ -378,6 +379,7 @@ def test_a_planted_pickle_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     write_csv(source, tickets(30))
     output = tmp_path / "out.csv"
     work = interrupted_run(source, output, monkeypatch)
+    assert (work / "chunk-0000001.arrow").read_bytes()[:6] == b"ARROW1"  # Arrow IPC, no pickle
     marker = tmp_path / "marker"
     bomb = pickle.dumps(Bomb(marker))
     (work / "chunk-0000003.pkl").write_bytes(bomb)  # the old chunk name: never opened
