@@ -22,7 +22,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from interaction_classifier.batch import chunkfiles, writers
+from interaction_classifier.batch import chunkfiles, workers, writers
 from interaction_classifier.batch.formats import sibling
 from interaction_classifier.batch.outputs import Finaliser
 from interaction_classifier.cli.score import score_command
@@ -390,3 +390,21 @@ def test_a_planted_pickle_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert cli(source, "-o", output, "--quiet", "--chunk-size", "10")[0] == 0
     assert not marker.exists()
     assert_nothing_lost([r["id"] for r in tickets(30)], output)
+
+
+def test_an_input_that_changes_during_the_run_is_refused(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "in.csv"
+    write_csv(source, tickets(30))
+    real = workers.process_chunk
+
+    def appending(index: int, *args: object) -> dict:
+        if index == 1:
+            with source.open("a") as fh:
+                fh.write("T-9999,a row written by another program\n")
+        return real(index, *args)
+
+    monkeypatch.setattr(workers, "process_chunk", appending)
+    code, message = cli(source, "-o", tmp_path / "out.csv", "--quiet", "--chunk-size", "10")
+    assert code == 2 and "changed while it was being scored" in message
+    assert not (tmp_path / "out.csv").exists()

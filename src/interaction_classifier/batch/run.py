@@ -154,7 +154,7 @@ def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict
         manifest = _manifest(options, settled)
         prepare_work_dir(work, manifest, options.resume, say)
         remove_leftovers(_outputs(options))
-        summary = _score(options, output, work, settled, manifest)
+        summary = _score(options, output, settled, manifest, started)
         summary["throughput"]["total_seconds"] = round(time.monotonic() - started, 3)
         write_text(sibling(output, "summary", ".json"),
                    json.dumps(summary, indent=2, default=str))
@@ -162,10 +162,14 @@ def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict
     return summary
 
 
-def _score(options: ScoreOptions, output: Path, work: Path, settled: Plan,
-           manifest: dict[str, Any]) -> dict[str, Any]:
-    """Score every chunk not committed yet, then write the outputs; returns the summary."""
-    started = time.monotonic()
+def _score(options: ScoreOptions, output: Path, settled: Plan, manifest: dict[str, Any],
+           started: float) -> dict[str, Any]:
+    """Score every chunk not committed yet, then write the outputs; returns the summary.
+
+    The input must be the file it was when the run started: one changed while it was read
+    would give rows of two versions.
+    """
+    work = output.with_name(output.name + ".parts")
     reader = ChunkReader(options.input, options.chunk_size, options.text_column,
                          options.max_record_lines)
     config = JobConfig(options.text_column, options.time_column, str(work), settled.rule,
@@ -186,6 +190,9 @@ def _score(options: ScoreOptions, output: Path, work: Path, settled: Plan,
         "rows_per_second": round(scored_now / seconds, 1) if seconds else 0.0,
         "workers": options.workers, "chunk_size": options.chunk_size,
     }
+    if fingerprint(options.input) != manifest["fingerprint"]:
+        raise BatchError(f"{options.input} changed while it was being scored; score it again "
+                         "once it is complete")
     finaliser = Finaliser.load(work, chunks, settled.columns)
     _check_columns(options, finaliser.columns)
     summary = _finalise(options, output, finaliser, settled, throughput)
