@@ -408,3 +408,10 @@ def test_an_input_that_changes_during_the_run_is_refused(tmp_path: Path,
     code, message = cli(source, "-o", tmp_path / "out.csv", "--quiet", "--chunk-size", "10")
     assert code == 2 and "changed while it was being scored" in message
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_max_record_lines_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    write_csv(source, tickets(3))
+    code, message = cli(source, "-o", tmp_path / "out.csv", "--max-record-lines", "0")
+    assert code == 2 and "--max-record-lines must be at least 1" in message
