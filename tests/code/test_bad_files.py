@@ -177,6 +177,17 @@ def test_outputs_must_be_distinct_files(tmp_path: Path, args: list[str], roles: 
     assert source.read_bytes() == before
 
 
+@pytest.mark.parametrize("link", [os.link, os.symlink])
+def test_an_output_that_is_a_link_to_the_input_is_refused(tmp_path: Path, link) -> None:
+    source = tmp_path / "in.csv"
+    write_csv(source, tickets(3))
+    before = source.read_bytes()
+    link(source, tmp_path / "alias.csv")
+    code, message = cli(source, "-o", tmp_path / "alias.csv", "--quiet")
+    assert code == 2 and "-o and the input are the same file" in message
+    assert source.read_bytes() == before
+
+
 def test_a_collision_is_refused_before_the_report_is_written(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     write_csv(source, tickets(3))

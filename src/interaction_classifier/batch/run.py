@@ -232,13 +232,22 @@ def _check_distinct(options: ScoreOptions) -> None:
         roles.remove("--queue")
     if options.report is None:
         roles.remove("--report")
-    seen: dict[Path, str] = {}
+    seen: dict[object, str] = {}
     for role, path in zip(roles, paths, strict=True):
-        key = path.resolve()
+        key = _identity(path)
         if key in seen:
             raise BatchError(f"{role} and {seen[key]} are the same file ({path}); "
                              "give each output its own path")
         seen[key] = role
+
+
+def _identity(path: Path) -> object:
+    """The file itself (device and inode: symlinks and hard links too), else its path."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return path.resolve()
+    return (stat.st_dev, stat.st_ino)
 
 
 def _check_columns(options: ScoreOptions, columns: list[str]) -> None:
