@@ -259,7 +259,7 @@ def kill_after_chunks(cmd: list[str], work: Path, chunks: int) -> None:
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if work.is_dir() and len(list(work.glob("chunk-*.pkl"))) >= chunks:
+        if work.is_dir() and len(list(work.glob("chunk-*.arrow"))) >= chunks:
             break
         time.sleep(0.05)
     assert process.poll() is None, f"scorer ended before it could be killed: {process.stderr}"
@@ -480,7 +480,7 @@ def test_resume_refuses_changed_overrides(tmp_path: Path, tiny: Path,
         patch.setattr(Finaliser, "load", interrupted)
         with pytest.raises(KeyboardInterrupt):
             run(ScoreOptions(**options))
-    assert len(list((tmp_path / "out.csv.parts").glob("chunk-*.pkl"))) == 4
+    assert len(list((tmp_path / "out.csv.parts").glob("chunk-*.arrow"))) == 4
     with pytest.raises(BatchError, match="cannot resume: review_thresholds changed"):
         run(ScoreOptions(**{**options, "review": {"topic": 0.5}, "resume": True}))
     with pytest.raises(BatchError, match="cannot resume: queue_by changed"):

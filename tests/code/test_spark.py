@@ -302,6 +302,16 @@ def test_cli_engine_spark_refuses(tmp_path: Path, args: list[str], message: str)
     assert message in result.output
 
 
+def test_a_spark_output_scored_again_onto_itself_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "scored.parquet"
+    source.mkdir()
+    pq.write_table(pa.table({"text": ["hello"]}), source / "part-0.parquet")
+    (source / "_SUCCESS").touch()
+    result = cli(str(source), "-o", str(source), "--engine", "spark")
+    assert result.exit_code == 2 and "is the input" in result.output
+    assert pq.read_table(source).num_rows == 1
+
+
 def test_output_folder_that_is_not_a_spark_output_is_refused(tmp_path: Path,
                                                             spark: SparkSession) -> None:
     source = tmp_path / "in.csv"

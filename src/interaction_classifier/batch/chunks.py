@@ -10,7 +10,8 @@ list...); ``empty_text`` (empty or whitespace only); ``too_long`` (more than
 truncated, because the decisive sentence of a long message is often at its end and a prefix
 would give a confident wrong urgency);
 ``undecodable`` (the text holds U+FFFD, which readers put in place of bytes that are not
-UTF-8); and reader statuses such as ``malformed_json`` passed in ``READ_STATUS``.
+UTF-8); and reader statuses (``malformed_json``, ``malformed_row``, ``malformed_record``)
+passed in ``READ_STATUS``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TOO_LONG = "too_long"
 UNDECODABLE = "undecodable"
 MALFORMED_JSON = "malformed_json"
 MALFORMED_ROW = "malformed_row"
+MALFORMED_RECORD = "malformed_record"
 
 # Why a row or item was not scored, one sentence per status (the service's flagged results).
 REASONS = {
@@ -40,6 +42,8 @@ REASONS = {
     TOO_LONG: "too_long: longer than the model's max_chars once a quoted reply is set aside",
     UNDECODABLE: "undecodable: the text holds U+FFFD, which stands for bytes that were not "
                  "UTF-8",
+    MALFORMED_RECORD: "malformed_record: a quoted field that is never closed (it would "
+                      "swallow the following records); the raw line is kept",
 }
 STATUS_COLUMN = "status"
 VERSION_COLUMN = "model_version"

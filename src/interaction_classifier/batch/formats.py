@@ -13,6 +13,10 @@ class BatchError(RuntimeError):
     """A problem the user can fix: bad option, unknown format, missing column."""
 
 
+class CountMismatch(BatchError):
+    """Rows in and rows out differ: never expected, so the run fails loudly (exit 1)."""
+
+
 @dataclass(frozen=True)
 class FileFormat:
     """How a file is encoded, from its suffixes: ``kind`` and gzip compression."""

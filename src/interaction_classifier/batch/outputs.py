@@ -19,8 +19,10 @@ from interaction_classifier.batch.chunkfiles import (
     read_header,
     read_in_input_order,
 )
-from interaction_classifier.batch.chunks import OK, STATUS_COLUMN
+from interaction_classifier.batch.chunks import OK
+from interaction_classifier.batch.columns import INPUT_LINES, INPUT_ROW, OutputColumns
 from interaction_classifier.batch.formats import FileFormat, detect_format
+from interaction_classifier.batch.readers import READ_LINES
 from interaction_classifier.batch.writers import FrameWriter, to_arrow, unify_schemas
 from interaction_classifier.io import atomic_path
 
@@ -36,14 +38,15 @@ class Finaliser:
     work: Path
     headers: list[dict[str, Any]]
     columns: list[str]
+    names: OutputColumns
 
     @classmethod
-    def load(cls, work: Path, chunks: int) -> Finaliser:
+    def load(cls, work: Path, chunks: int, names: OutputColumns) -> Finaliser:
         headers = [read_header(chunk_path(work, i)) for i in range(chunks)]
         inputs = _ordered_union([h["input_columns"] for h in headers])
         rest = _ordered_union([[c for c in h["columns"] if c not in h["input_columns"]]
                                for h in headers])
-        return cls(work, headers, inputs + [c for c in rest if c not in inputs])
+        return cls(work, headers, inputs + [c for c in rest if c not in inputs], names)
 
     def paths(self) -> list[Path]:
         return [chunk_path(self.work, h["index"]) for h in self.headers]
@@ -59,20 +62,26 @@ class Finaliser:
         """Output and quarantine in one pass over the chunks; returns both row counts."""
         fmt = detect_format(output)
         schema = self.schema(fmt)
+        row, lines = self.names.name(INPUT_ROW), self.names.name(INPUT_LINES)
         quarantine_schema = None if schema is None else pa.schema(
-            [pa.field("input_row", pa.int64()), *schema])
+            [pa.field(row, pa.int64()), pa.field(lines, pa.string()), *schema])
         with atomic_path(output) as out_tmp, atomic_path(quarantine) as bad_tmp:
             out = FrameWriter(out_tmp, fmt, self.columns, schema)
-            bad = FrameWriter(bad_tmp, fmt, ["input_row", *self.columns], quarantine_schema)
+            bad = FrameWriter(bad_tmp, fmt, [row, lines, *self.columns], quarantine_schema)
             try:
                 for frame in self.input_order():
-                    flagged = frame[frame[STATUS_COLUMN] != OK]
                     out.write(frame)
-                    bad.write(flagged.assign(input_row=flagged[ROW].to_numpy() + 1))
+                    bad.write(self._flagged(frame, row, lines))
             finally:
                 out.close()
                 bad.close()
         return out.rows, bad.rows
+
+    def _flagged(self, frame: pd.DataFrame, row: str, lines: str) -> pd.DataFrame:
+        """The rows not scored, with their 1-based data row and physical lines."""
+        flagged = frame[frame[self.names.status] != OK]
+        spans = flagged.get(READ_LINES, pd.Series(None, index=flagged.index, dtype=object))
+        return flagged.assign(**{row: flagged[ROW].to_numpy() + 1, lines: spans})
 
     def write_queue(self, path: Path) -> int:
         """The queue file; returns its row count."""
@@ -96,7 +105,7 @@ class Finaliser:
         sources = triage.global_sources([h["keys"] for h in self.headers])
         runs = [iter_sorted_rows(p) for p in self.paths()]
         for frame in triage.merge_sorted_runs(runs, sources, batch_rows):
-            yield frame.drop(columns=[ROW])
+            yield frame.drop(columns=[ROW, READ_LINES], errors="ignore")
 
     def top_of_queue(self, n: int) -> pd.DataFrame:
         """The first ``n`` rows of the queue, for the report."""

@@ -23,12 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from interaction_classifier.batch import triage
-from interaction_classifier.batch.chunkfiles import prepare_work_dir
-from interaction_classifier.batch.chunks import OK, score_chunk
-from interaction_classifier.batch.formats import BatchError, detect_format, sibling
+from interaction_classifier.batch.chunkfiles import (
+    digest,
+    fingerprint,
+    locked,
+    prepare_work_dir,
+    remove_leftovers,
+)
+from interaction_classifier.batch.chunks import OK, READ_STATUS
+from interaction_classifier.batch.columns import OutputColumns, score_added
+from interaction_classifier.batch.formats import (
+    BatchError,
+    CountMismatch,
+    detect_format,
+    sibling,
+)
 from interaction_classifier.batch.outputs import Finaliser
 from interaction_classifier.batch.overrides import check_overrides, effective_thresholds
-from interaction_classifier.batch.readers import ChunkReader
+from interaction_classifier.batch.readers import MAX_RECORD_LINES, READ_LINES, ChunkReader
 from interaction_classifier.batch.report import write_report
 from interaction_classifier.batch.stats import merge_stats
 from interaction_classifier.batch.workers import JobConfig, Progress, score_all, start_pool
@@ -56,6 +68,8 @@ class ScoreOptions:
     queue_by: str | None = None
     review: dict[str, float] = field(default_factory=dict)
     priority: dict[str, float] = field(default_factory=dict)
+    output_prefix: str = ""
+    max_record_lines: int = MAX_RECORD_LINES
 
     def resolved_output(self) -> Path:
         if self.output is not None:
@@ -72,6 +86,7 @@ class Plan:
     model: Predictor
     description: dict[str, Any]
     rule: triage.QueueRule
+    columns: OutputColumns
 
     @property
     def label_columns(self) -> tuple[str, ...]:
@@ -92,35 +107,43 @@ def plan(options: ScoreOptions) -> Plan:
     except ValueError as exc:
         raise BatchError(str(exc)) from exc
     check_overrides(description, options.review, options.priority)
-    return Plan(model, description, rule)
+    return Plan(model, description, rule, OutputColumns.of(model, options.output_prefix))
 
 
 def _check_first_row(options: ScoreOptions, plan: Plan) -> None:
     """Fail before any work on what the first row already shows (no text column, input
     columns the output would overwrite, a missing id or time column where the file has a
-    header): the same reader and ``score_chunk`` code, on the header alone."""
-    reader = ChunkReader(options.input, 1, options.text_column)
+    header): the same reader and scoring code, on the header alone."""
+    reader = ChunkReader(options.input, 1, options.text_column, options.max_record_lines)
     first = next(iter(reader), None)
     if first is not None:
+        inputs = first.drop(columns=[READ_STATUS, READ_LINES], errors="ignore")
+        plan.columns.check(inputs.columns)
         if reader.format.kind != "jsonl":  # JSON lines may add keys later: checked at the end
-            _check_columns(options, list(first.columns))
-        score_chunk(plan.model, first.iloc[:0], options.text_column,
+            _check_columns(options, list(inputs.columns))
+        score_added(plan.model, first.iloc[:0], options.text_column,
                     review=options.review or None, priority=options.priority or None)
 
 
 def _manifest(options: ScoreOptions, plan: Plan) -> dict[str, Any]:
-    """What must not change between a run and its resume (JSON values, compared as read)."""
-    stat = options.input.stat()
-    return {"input": str(options.input.resolve()), "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns, "text_column": options.text_column,
-            "time_column": options.time_column, "chunk_size": options.chunk_size,
-            "model_version": plan.model.version, "queue_by": plan.rule.spec,
-            "review_thresholds": dict(sorted(options.review.items())),
-            "priority_cutoffs": dict(sorted(options.priority.items()))}
+    """What must not change between a run and its resume (JSON values, compared as read):
+    the input's fingerprint, the config, and the config's digest (also in every chunk)."""
+    config = {"text_column": options.text_column,
+              "time_column": options.time_column, "chunk_size": options.chunk_size,
+              "model_version": plan.model.version, "queue_by": plan.rule.spec,
+              "review_thresholds": dict(sorted(options.review.items())),
+              "priority_cutoffs": dict(sorted(options.priority.items())),
+              "output_prefix": options.output_prefix,
+              "max_record_lines": options.max_record_lines}
+    return {"fingerprint": fingerprint(options.input), **config,
+            "config_digest": digest(config)}
 
 
 def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Score ``options.input`` end to end and return the summary (also written as JSON)."""
+    """Score ``options.input`` end to end and return the summary (also written as JSON).
+
+    Holds the work directory's lock throughout: a second run on the same output refuses.
+    """
     say = say or (lambda message: None)
     started = time.monotonic()
     _validate(options)
@@ -128,15 +151,36 @@ def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict
     work = output.with_name(output.name + ".parts")
     settled = plan(options)
     _check_first_row(options, settled)
-    prepare_work_dir(work, _manifest(options, settled), options.resume, say)
-    reader = ChunkReader(options.input, options.chunk_size, options.text_column)
+    with locked(work):
+        manifest = _manifest(options, settled)
+        prepare_work_dir(work, manifest, options.resume, say)
+        remove_leftovers(_outputs(options))
+        summary = _score(options, output, settled, manifest, started)
+        summary["throughput"]["total_seconds"] = round(time.monotonic() - started, 3)
+        write_text(sibling(output, "summary", ".json"),
+                   json.dumps(summary, indent=2, default=str))
+        shutil.rmtree(work)
+    return summary
+
+
+def _score(options: ScoreOptions, output: Path, settled: Plan, manifest: dict[str, Any],
+           started: float) -> dict[str, Any]:
+    """Score every chunk not committed yet, then write the outputs; returns the summary.
+
+    The input must be the file it was when the run started: one changed while it was read
+    would give rows of two versions.
+    """
+    work = output.with_name(output.name + ".parts")
+    reader = ChunkReader(options.input, options.chunk_size, options.text_column,
+                         options.max_record_lines)
     config = JobConfig(options.text_column, options.time_column, str(work), settled.rule,
-                       settled.label_columns, options.review or None,
+                       settled.label_columns, settled.columns, manifest["fingerprint"],
+                       manifest["config_digest"], options.review or None,
                        options.priority or None)
     pool = start_pool(options.workers, config, settled.model)
     progress = Progress(options.quiet, reader)
     try:
-        chunks, scored_now = score_all(pool, options.workers, reader, work, progress)
+        chunks, scored_now = score_all(pool, options.workers, reader, config, progress)
     finally:
         progress.close()
         if pool is not None:
@@ -147,13 +191,22 @@ def run(options: ScoreOptions, say: Callable[[str], None] | None = None) -> dict
         "rows_per_second": round(scored_now / seconds, 1) if seconds else 0.0,
         "workers": options.workers, "chunk_size": options.chunk_size,
     }
-    finaliser = Finaliser.load(work, chunks)
+    if fingerprint(options.input) != manifest["fingerprint"]:
+        raise BatchError(f"{options.input} changed while it was being scored; score it again "
+                         "once it is complete")
+    finaliser = Finaliser.load(work, chunks, settled.columns)
     _check_columns(options, finaliser.columns)
     summary = _finalise(options, output, finaliser, settled, throughput)
-    summary["throughput"]["total_seconds"] = round(time.monotonic() - started, 3)
-    write_text(sibling(output, "summary", ".json"), json.dumps(summary, indent=2, default=str))
-    shutil.rmtree(work)
+    summary["input_lines"] = reader.lines
     return summary
+
+
+def _outputs(options: ScoreOptions) -> list[Path]:
+    """Every file a run writes, by role (the order names them in errors)."""
+    output = options.resolved_output()
+    named = [output, sibling(output, "quarantine"), sibling(output, "summary", ".json"),
+             options.queue, options.report]
+    return [p for p in named if p is not None]
 
 
 def _validate(options: ScoreOptions) -> None:
@@ -161,11 +214,41 @@ def _validate(options: ScoreOptions) -> None:
         raise BatchError(f"input file not found: {options.input}")
     if options.workers < 1 or options.chunk_size < 1:
         raise BatchError("--workers and --chunk-size must be at least 1")
+    if options.max_record_lines < 1:
+        raise BatchError("--max-record-lines must be at least 1")
     for path in (options.input, options.resolved_output(), options.queue):
         if path is not None:
             detect_format(path)
     if options.report is not None and options.report.suffix.lower() not in (".html", ".htm"):
         raise BatchError(f"{options.report}: the report is HTML; name it *.html")
+    _check_distinct(options)
+
+
+def _check_distinct(options: ScoreOptions) -> None:
+    """The input, output, quarantine, summary, queue and report must be six files: one
+    written over another (or over the input) would silently replace it."""
+    roles = ["the input", "-o", "the quarantine", "the summary", "--queue", "--report"]
+    paths = [options.input, *_outputs(options)]
+    if options.queue is None:
+        roles.remove("--queue")
+    if options.report is None:
+        roles.remove("--report")
+    seen: dict[object, str] = {}
+    for role, path in zip(roles, paths, strict=True):
+        key = _identity(path)
+        if key in seen:
+            raise BatchError(f"{role} and {seen[key]} are the same file ({path}); "
+                             "give each output its own path")
+        seen[key] = role
+
+
+def _identity(path: Path) -> object:
+    """The file itself (device and inode: symlinks and hard links too), else its path."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return path.resolve()
+    return (stat.st_dev, stat.st_ino)
 
 
 def _check_columns(options: ScoreOptions, columns: list[str]) -> None:
@@ -184,17 +267,19 @@ def _finalise(options: ScoreOptions, output: Path, fin: Finaliser, settled: Plan
         stats = merge_stats(stats, header["stats"]) if stats else header["stats"]
     rows_in = sum(h["rows"] for h in fin.headers)
     quarantine = sibling(output, "quarantine")
-    rows_out, _ = fin.write_scored(output, quarantine)
+    rows_out, quarantined = fin.write_scored(output, quarantine)
     if options.queue is not None:
         queued = fin.write_queue(options.queue)
         if queued != rows_in:
-            raise BatchError(f"queue has {queued} rows for {rows_in} input rows")
+            raise CountMismatch(f"queue has {queued} rows for {rows_in} input rows")
     if rows_out != rows_in:
-        raise BatchError(f"wrote {rows_out} rows for {rows_in} input rows")
+        raise CountMismatch(f"wrote {rows_out} rows for {rows_in} input rows")
     summary = _summary(options, output, quarantine, settled, rows_in, rows_out, stats)
+    summary["rows_quarantined"] = quarantined
     summary["throughput"] = throughput
     if options.report is not None:
-        write_report(options.report, summary, stats, fin.top_of_queue(50), options)
+        top = settled.columns.unprefixed(fin.top_of_queue(50))
+        write_report(options.report, summary, stats, top, options)
     return summary
 
 

@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 
 from interaction_classifier.batch.chunks import NON_TEXT, READ_STATUS, text_status
 from interaction_classifier.batch.formats import BatchError, FileFormat, detect_format
-from interaction_classifier.batch.readers import ChunkReader
+from interaction_classifier.batch.readers import MAX_RECORD_LINES, ChunkReader
 
 
 def input_format(path: Path) -> FileFormat:
@@ -52,13 +52,15 @@ class _BytesReader(ChunkReader):
         self.format = detect_format(self.path)
         self.chunk_size = chunk_size
         self.text_column = text_column
+        self.max_record_lines = MAX_RECORD_LINES
         self.size = 1
-        self.total_rows = None
+        self.total_rows = self.lines = self._header = None
         self._raw = None
 
     def frames(self, data: bytes) -> Iterator[pd.DataFrame]:
         stream = io.BytesIO(gzip.decompress(data) if self.format.gzip else data)
-        yield from self._delimited(stream, "\t" if self.format.kind == "tsv" else ",")
+        yield from self._delimited(self._lines(stream),
+                                   "\t" if self.format.kind == "tsv" else ",")
 
     def parse(self, line: bytes) -> tuple[str | None, str | None]:
         """One JSONL line -> (text as carried, reader status).
@@ -66,7 +68,7 @@ class _BytesReader(ChunkReader):
         A Spark column has one type, so a number or list in the text field is carried as
         JSON text and flagged here, with ``text_status``, as ``score_chunk`` would flag it.
         """
-        record = self._parse_line(line)
+        record = self._parse_line(line.decode("utf-8", errors="replace"))
         value, status = record.get(self.text_column), record.get(READ_STATUS)
         if status is None and text_status(value, 1) == NON_TEXT:
             return json.dumps(value, default=str), NON_TEXT

@@ -75,6 +75,9 @@ def run(options: SparkOptions, spark: SparkSession | None = None) -> dict[str, A
     quarantine = quarantine_path(output)
     for path in (output, quarantine):
         _check_writable(path)
+        if path.resolve() == options.input.resolve():
+            raise BatchError(f"{path} is the input; writing it would replace the input while "
+                             "Spark reads it; choose another --output")
     model, shipment = ship_model(options.model)
     description = model.describe()
     check_overrides(description, options.review, options.priority)

@@ -135,6 +135,8 @@ def time_keys(values: pd.Series | None, rows: int) -> np.ndarray:
 def queue_order(rank: np.ndarray, times: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Positions in queue order: rank keys (first column first), time, input row: a total
     order, so every chunk and the global merge agree."""
+    if not len(rows):
+        return np.arange(0)
     rank = np.asarray(rank, dtype=float).reshape(len(rows), -1)
     return np.lexsort((rows, times, *rank.T[::-1]))
 

@@ -27,11 +27,13 @@ from interaction_classifier.batch.chunkfiles import (
     chunk_path,
     write_chunk_file,
 )
-from interaction_classifier.batch.chunks import READ_STATUS, score_chunk
-from interaction_classifier.batch.readers import ChunkReader
+from interaction_classifier.batch.chunks import READ_STATUS
+from interaction_classifier.batch.columns import INTERNAL_PREFIX, OutputColumns, score_added
+from interaction_classifier.batch.readers import READ_LINES, ChunkReader
 from interaction_classifier.batch.stats import chunk_stats
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+TIME = f"{INTERNAL_PREFIX}time"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class JobConfig:
     work: str
     rule: triage.QueueRule
     label_columns: tuple[str, ...]
+    columns: OutputColumns
+    fingerprint: dict[str, Any]
+    digest: str
     review: dict[str, float] | None = None
     priority: dict[str, float] | None = None
 
@@ -72,24 +77,36 @@ def _die_with_parent(parent: int) -> None:
 
 
 def process_chunk(index: int, start: int, frame: pd.DataFrame) -> dict[str, Any]:
-    """Score one chunk, commit it as a chunk file and return its header."""
+    """Score one chunk, commit it as a chunk file and return its header.
+
+    Statistics and queue keys are computed on the added columns under their own names
+    (the time column under an internal one), whatever ``--output-prefix`` makes of them.
+    """
     config: JobConfig = _WORKER["config"]
-    input_columns = [str(c) for c in frame.columns if c != READ_STATUS]
-    scored = score_chunk(_WORKER["model"], frame.reset_index(drop=True), config.text_column,
-                         review=config.review, priority=config.priority)
-    rows = np.arange(start, start + len(scored), dtype=np.int64)
-    keys = triage.sort_keys(scored, config.rule, config.time_column, rows)
+    frame = frame.reset_index(drop=True)
+    inputs = frame.drop(columns=[READ_STATUS, READ_LINES], errors="ignore")
+    config.columns.check(inputs.columns)
+    added = score_added(_WORKER["model"], frame, config.text_column,
+                        review=config.review, priority=config.priority)
+    time = TIME if config.time_column in inputs.columns else None
+    view = added.assign(**{TIME: inputs[config.time_column]}) if time else added
+    rows = np.arange(start, start + len(frame), dtype=np.int64)
+    keys = triage.sort_keys(view, config.rule, time, rows)
     order = triage.queue_order(keys["rank"], keys["time"], keys["row"])
-    scored[ROW] = rows
+    scored = pd.concat([inputs, config.columns.prefixed(added)], axis=1)
     header = {
         "index": index, "start": start, "rows": len(scored),
-        "input_columns": input_columns,
-        "columns": [str(c) for c in scored.columns if c != ROW],
-        "stats": chunk_stats(scored, list(config.label_columns), config.time_column),
-        "keys": {name: values[order] for name, values in keys.items()},
+        "input_columns": [str(c) for c in inputs.columns],
+        "columns": [str(c) for c in scored.columns],
+        "stats": chunk_stats(view, list(config.label_columns), time),
+        "fingerprint": config.fingerprint, "config": config.digest,
     }
+    scored[ROW] = rows
+    if READ_LINES in frame.columns:
+        scored[READ_LINES] = frame[READ_LINES]
     write_chunk_file(chunk_path(Path(config.work), index), header,
-                     scored.iloc[order].reset_index(drop=True))
+                     scored.iloc[order].reset_index(drop=True),
+                     {name: values[order] for name, values in keys.items()})
     return {k: header[k] for k in ("index", "rows", "stats")}
 
 
@@ -107,19 +124,20 @@ def start_pool(workers: int, config: JobConfig, model: Any) -> ProcessPoolExecut
 
 
 def score_all(pool: ProcessPoolExecutor | None, workers: int, reader: ChunkReader,
-              work: Path, progress: Progress) -> tuple[int, int]:
+              config: JobConfig, progress: Progress) -> tuple[int, int]:
     """Score every chunk not yet committed; returns (chunks, rows scored in this run).
 
     At most two chunks per worker are in flight, which bounds memory whatever the file
     size; results are taken in submission order.
     """
+    work = Path(config.work)
     pending: deque[Future[dict[str, Any]]] = deque()
     read_rows = scored_now = chunks = 0
     for index, frame in enumerate(reader):
         chunks = index + 1
         start, read_rows = read_rows, read_rows + len(frame)
         if chunk_path(work, index).exists():
-            check_committed(work, index, start, len(frame))
+            check_committed(work, index, start, len(frame), config)
             progress.update(len(frame), read_rows)
             continue
         scored_now += len(frame)

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from interaction_classifier.batch.formats import BatchError
+from interaction_classifier.batch.formats import BatchError, CountMismatch
 from interaction_classifier.batch.overrides import parse_assignments
+from interaction_classifier.batch.readers import MAX_RECORD_LINES
 from interaction_classifier.batch.run import ScoreOptions, format_summary, run
 
 
@@ -42,6 +43,13 @@ def score_command(
         help="TIER=X: minimum urgency score of a priority tier (repeatable; overrides the "
              "model's default).")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report.")] = None,
+    output_prefix: Annotated[str, typer.Option(
+        help="Prefix for every column the output adds (predictions, status, model_version, "
+             "input_row...), to keep input columns with those names.")] = "",
+    max_record_lines: Annotated[int, typer.Option(
+        help="A CSV/TSV record spanning more lines (an unclosed quote) is quarantined as "
+             "malformed_record instead of swallowing the records after it.")]
+    = MAX_RECORD_LINES,
     engine: Annotated[str, typer.Option(
         help="local, or spark (INPUT may be a directory of parts; writes Parquet).")] = "local",
     spark_master: Annotated[str | None, typer.Option(
@@ -58,7 +66,8 @@ def score_command(
     if engine != "local":
         unsupported = {"--workers": workers != 1, "--resume": resume, "--queue": queue,
                        "--queue-by": queue_by, "--report": report, "--id-column": id_column,
-                       "--time-column": time_column}
+                       "--time-column": time_column, "--output-prefix": output_prefix,
+                       "--max-record-lines": max_record_lines != MAX_RECORD_LINES}
         _score_on_spark(engine, [k for k, v in unsupported.items() if v], quiet, input=input,
                         output=output, text_column=text_column,
                         model=str(model) if model else None, master=spark_master,
@@ -69,7 +78,8 @@ def score_command(
                            id_column=id_column, time_column=time_column, workers=workers,
                            chunk_size=chunk_size, resume=resume, quiet=quiet, model=model,
                            queue=queue, report=report, queue_by=queue_by, review=review,
-                           priority=priority)
+                           priority=priority, output_prefix=output_prefix,
+                           max_record_lines=max_record_lines)
 
     def say(message: str) -> None:
         if not quiet:
@@ -77,18 +87,30 @@ def score_command(
 
     try:
         summary = run(options, say)
+    except CountMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
     except BatchError as exc:
         _fail(str(exc), exc)
+    except OSError as exc:
+        _environment_error(exc)
     if not quiet:
         print(format_summary(summary))
-    if not summary["rows_in_equals_rows_out"]:
-        raise typer.Exit(1)
 
 
 def _fail(message: str, cause: Exception | None = None) -> None:
-    """A usage problem: the message on stderr and exit code 2."""
+    """A usage or input problem: the message on stderr and exit code 2."""
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(2) from cause
+
+
+def _environment_error(exc: OSError) -> None:
+    """Disk full, read-only folder, permission denied: one line and exit code 3. Chunks
+    already committed stay in the work folder for ``--resume``."""
+    where = f": {exc.filename}" if exc.filename else ""
+    print(f"error: {exc.strerror or exc}{where}; fix this, then rerun with --resume to "
+          "keep the chunks already scored", file=sys.stderr)
+    raise typer.Exit(3) from exc
 
 
 def _score_on_spark(engine: str, unsupported: list[str], quiet: bool, **options: Any) -> None:
