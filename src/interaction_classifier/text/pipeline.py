@@ -24,6 +24,8 @@ from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
 
+from interaction_classifier.text.guard import guard, windowed_suffix_search
+
 KEPT_PUNCT = frozenset({"!", "?"})
 # spaCy's emoticon list (":)", ":-(", "xD", ...): punctuation-only tokens, but they carry
 # sentiment in tweets, so they are kept rather than dropped with other punctuation.
@@ -95,8 +97,10 @@ def make_lower_lookup_lemmatizer(
 
 
 def build_nlp() -> Language:
-    """A new pipeline: blank English tokenizer + lookup lemmatizer, nothing downloaded."""
+    """A new pipeline: blank English tokenizer (suffix search bounded, :mod:`.guard`) +
+    lookup lemmatizer, nothing downloaded."""
     nlp = spacy.blank("en")
+    nlp.tokenizer.suffix_search = windowed_suffix_search(nlp.tokenizer.suffix_search)
     nlp.add_pipe("lower_lookup_lemmatizer", name="lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
     return nlp
@@ -119,7 +123,8 @@ def get_nlp() -> Language:
 
 
 def clean(text: str) -> str:
-    """Make raw text safe to tokenise: HTML entities and tags, control and bidi characters."""
+    """Make raw text safe to tokenise: HTML entities and tags, control and bidi characters,
+    and pathological runs (:func:`.guard.guard`)."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     if not text.isascii():  # lone surrogates cannot be encoded and would crash spaCy
@@ -128,7 +133,7 @@ def clean(text: str) -> str:
         text = html.unescape(text)
     if "<" in text:
         text = _TAG_RE.sub(" ", text)
-    return unicodedata.normalize("NFKC", text.translate(_CONTROL))
+    return guard(unicodedata.normalize("NFKC", text.translate(_CONTROL)))
 
 
 def parse(text: str) -> Doc:
