@@ -86,3 +86,10 @@ def test_vader_reads_at_most_the_emoji_cap() -> None:
     many = "great " + "😀" * (MAX_VADER_EMOJI + 500)
     assert ours.polarity_scores(many) == ours.polarity_scores(
         "great " + "😀" * MAX_VADER_EMOJI)
+
+
+def test_a_text_keeps_its_first_symbols_only() -> None:
+    text = "a!" * 3000
+    guarded = guard(text, max_total_symbols=1000)
+    assert guarded.replace(" ", "") == "a!" * 1000 + "a" * 2000
+    assert guard("a!b?", max_total_symbols=1) == "a!b"

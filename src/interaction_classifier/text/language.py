@@ -27,7 +27,7 @@ MIN_CONFIDENCE = 0.7
 MIN_LETTERS = 12
 SAMPLE_CHARS = 400
 _NOISE = re.compile(r"@\w+|https?://\S+|www\.\S+|\S+@\S+|#")
-_LETTER = re.compile(r"[^\W\d_]")
+_ENOUGH_LETTERS = re.compile(rf"(?:[^\W\d_][\W\d_]*){{{MIN_LETTERS}}}")
 _DETECTOR: list[Any] = []
 _DETECTOR_LOCK = threading.Lock()
 
@@ -65,7 +65,7 @@ def _detector() -> Any:
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's language, or ``"und"`` when too short or unsure."""
     sample = " ".join(_NOISE.sub(" ", text[:SAMPLE_CHARS]).split())
-    if len(_LETTER.findall(sample)) < MIN_LETTERS:
+    if not _ENOUGH_LETTERS.search(sample):
         return UNDETERMINED
     best = _detector().detect(sample, model="lite", k=1)[0]
     return best["lang"] if best["score"] >= MIN_CONFIDENCE else UNDETERMINED
