@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +213,7 @@ def test_cli_predict_prints_the_same_result_as_a_table_as_json_and_from_stdin() 
     for head in ("interaction_type", "journey_stage", "sentiment"):
         assert f"{expected[head]}  ({expected['confidence'][head]:.2f})" in shown.output
     assert f"[{expected['priority']}]" in shown.output
+    assert re.search(rf"language\W+{expected['language']}\b", shown.output)
     as_json = runner.invoke(app, ["predict", "--json", text])
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.output) == json.loads(json.dumps(expected))
