@@ -180,8 +180,9 @@ def main() -> None:
           f"ms: {', '.join(f'{ms:.0f}' for ms in rebuilds)}")
     slowest = sorted(samples, key=lambda s: -s[1])[:10]
     again = [float(np.median([timed(model, text) for _ in range(5)])) for _, _, text in slowest]
-    print("slowest 10 inputs, first call -> median of 5 more (ms): "
-          + ", ".join(f"{t:.1f}->{a:.1f}" for (_, t, _), a in zip(slowest, again, strict=True)))
+    print("slowest 10 inputs: length, first call -> median of 5 more (ms), start")
+    for (n, first, text), later in zip(slowest, again, strict=True):
+        print(f"  {n:5d}  {first:5.1f} -> {later:5.1f}  {text[:12]!r}")
 
     start = time.perf_counter()
     counts = batch_run(model, rng, args.batch)
