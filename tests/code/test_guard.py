@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from interaction_classifier.config import PROJECT_ROOT
 from interaction_classifier.features.frozen import MAX_VADER_EMOJI, windowed_vader
-from interaction_classifier.text.guard import MAX_SYMBOLS, MAX_TOKEN_CHARS, guard
+from interaction_classifier.text.guard import (
+    MAX_SYMBOLS,
+    MAX_TOKEN_CHARS,
+    SUFFIX_WINDOW,
+    guard,
+    windowed_suffix_search,
+)
 from interaction_classifier.text.pipeline import build_nlp, clean, parse
 
 FIXTURES = PROJECT_ROOT / "tests" / "data" / "fixtures"
@@ -93,3 +99,17 @@ def test_a_text_keeps_its_first_symbols_only() -> None:
     guarded = guard(text, max_total_symbols=1000)
     assert guarded.replace(" ", "") == "a!" * 1000 + "a" * 2000
     assert guard("a!b?", max_total_symbols=1) == "a!b"
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL[:6], ids=lambda t: repr(t[:6]))
+def test_the_suffix_search_reads_a_bounded_window(text: str) -> None:
+    """spaCy's suffix regex scanned the whole remaining span at every step: 12 million
+    characters for 4,999 "$". Through the window it reads at most 32 per step."""
+    nlp = spacy.blank("en")
+    search, scanned = nlp.tokenizer.suffix_search, []
+    nlp.tokenizer.suffix_search = windowed_suffix_search(
+        lambda span: scanned.append(len(span)) or search(span))
+    doc = nlp.make_doc(clean(text))
+    assert build_nlp().tokenizer.suffix_search.__qualname__.startswith("windowed_suffix_search")
+    assert len(doc) and max(scanned) <= SUFFIX_WINDOW
+    assert sum(scanned) <= 4 * SUFFIX_WINDOW * len(text)
