@@ -19,7 +19,7 @@ from tests.helpers.tiny_model import REVIEW, VOCABULARY, build_tiny_model
 TEXTS = ["My card was stolen yesterday, block it now!", "Where is my parcel?",
          "my invoice was reversed this morning", "the courier came today", "hello"]
 DEFAULT_COLUMNS = ["interaction_type", "journey_stage", "sentiment", "sentiment_score",
-                   "urgency", "priority", "needs_review"]
+                   "urgency", "priority", "language", "needs_review"]
 URGENCY_KEYS = {"urgency", "priority", "sentiment_score"}
 
 
@@ -57,7 +57,8 @@ def test_describe_declares_heads_labels_thresholds_and_capabilities(tiny: Predic
 
 def test_output_columns_are_what_predict_and_predict_batch_give(model: Predictor) -> None:
     heads = model.describe()["heads"]
-    expected = DEFAULT_COLUMNS if model.model.has_urgency else [*heads, "needs_review"]
+    expected = DEFAULT_COLUMNS if model.model.has_urgency else [*heads, "language",
+                                                                 "needs_review"]
     assert model.output_columns == expected
     frame = model.predict_batch(TEXTS)
     n = len(expected)
@@ -98,7 +99,7 @@ def test_a_sentiment_head_without_urgency_gives_no_sentiment_score(tiny: Predict
     assert model.describe()["capabilities"] == {"urgency": False, "sentiment_score": False}
     assert model.describe()["thresholds"]["review"] == {"sentiment": 0.0}
     out, _, _ = model.predict_arrays(["my bill bounced back"])
-    assert list(out) == model.output_columns == ["sentiment", "needs_review"]
+    assert list(out) == model.output_columns == ["sentiment", "language", "needs_review"]
 
 def test_review_threshold_one_flags_every_row_and_zero_none(model: Predictor) -> None:
     heads = model.heads

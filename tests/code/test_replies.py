@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from interaction_classifier.batch.chunks import TOO_LONG, text_status
+from interaction_classifier import load_model
 from interaction_classifier.text.replies import reply_body
 
 GMAIL = ("The replacement is broken too. I want a refund.\n\nJo\n\n"
@@ -68,8 +68,11 @@ def test_the_body_is_never_empty_for_text_with_content(text: str) -> None:
     assert bool(body.strip()) == bool(text.strip())
 
 
-def test_batch_length_check_measures_the_new_message_not_the_thread() -> None:
+def test_the_long_message_policy_measures_the_new_message_not_the_thread() -> None:
+    model = load_model()
     thread = GMAIL + "> " + "earlier message " * 400
-    assert len(thread) > 5000
-    assert text_status(thread, max_chars=5000) == "ok"
-    assert text_status("my order is late " * 400, max_chars=5000) == TOO_LONG
+    assert len(thread) > model.max_chars
+    shortened = [r for r in model.predict(thread)["reasons"] if r.startswith("shortened")]
+    assert not shortened
+    long_reasons = model.predict("my order is late " * 400)["reasons"]
+    assert any(r.startswith("shortened") for r in long_reasons)

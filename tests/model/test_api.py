@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,8 @@ from interaction_classifier.models.artifact import ArtifactError, verify_artifac
 from interaction_classifier.serving.predictor import DEFAULT_MODEL_DIR
 
 KEYS = {"interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",
-        "priority", "needs_review", "confidence", "probabilities", "reasons", "model_version"}
+        "priority", "language", "needs_review", "confidence", "probabilities", "reasons",
+        "model_version"}
 TAX = load_taxonomy()
 
 
@@ -112,11 +114,12 @@ def test_predict_batch_contract_and_order() -> None:
              "Cancel my subscription now, this is the third time I ask.", "hi"] * 3
     frame = predict_batch(texts)
     assert isinstance(frame, pd.DataFrame) and len(frame) == len(texts)
-    assert list(frame.columns[:7]) == ["interaction_type", "journey_stage", "sentiment",
-                                       "sentiment_score", "urgency", "priority", "needs_review"]
+    assert list(frame.columns[:8]) == ["interaction_type", "journey_stage", "sentiment",
+                                       "sentiment_score", "urgency", "priority", "language",
+                                       "needs_review"]
     expected = [f"p_{h}__{lab}" for h in ("interaction_type", "journey_stage", "sentiment")
                 for lab in TAX.labels(h)]
-    assert sorted(frame.columns[7:]) == sorted(expected)
+    assert sorted(frame.columns[8:]) == sorted(expected)
     singles = [predict(t) for t in texts]
     for i, single in enumerate(singles):
         assert frame.loc[i, "interaction_type"] == single["interaction_type"]
@@ -158,12 +161,12 @@ def test_empty_text_is_flagged(text: str) -> None:
     assert result["interaction_type"] in TAX.labels("interaction_type")
 
 
-def test_long_text_is_truncated_with_reason() -> None:
+def test_long_text_is_shortened_with_reason() -> None:
     model = load_model()
     result = model.predict("my order is late " * (model.max_chars // 5))
-    assert any("truncated" in r for r in result["reasons"])
+    assert any(r.startswith("shortened: ") for r in result["reasons"])
     short = model.predict("my order is late")
-    assert not any("truncated" in r for r in short["reasons"])
+    assert not any(r.startswith("shortened") for r in short["reasons"])
 
 
 def test_quoted_reply_thread_is_not_scored_and_says_so() -> None:
@@ -210,6 +213,7 @@ def test_cli_predict_prints_the_same_result_as_a_table_as_json_and_from_stdin() 
     for head in ("interaction_type", "journey_stage", "sentiment"):
         assert f"{expected[head]}  ({expected['confidence'][head]:.2f})" in shown.output
     assert f"[{expected['priority']}]" in shown.output
+    assert re.search(rf"language\W+{expected['language']}\b", shown.output)
     as_json = runner.invoke(app, ["predict", "--json", text])
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.output) == json.loads(json.dumps(expected))

@@ -20,9 +20,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from interaction_classifier.batch.chunks import NON_TEXT, READ_STATUS, text_status
+from interaction_classifier.batch.chunks import READ_STATUS
 from interaction_classifier.batch.formats import BatchError, FileFormat, detect_format
 from interaction_classifier.batch.readers import MAX_RECORD_LINES, ChunkReader
+from interaction_classifier.text.validate import NON_TEXT, text_status
 
 
 def input_format(path: Path) -> FileFormat:
@@ -70,7 +71,7 @@ class _BytesReader(ChunkReader):
         """
         record = self._parse_line(line.decode("utf-8", errors="replace"))
         value, status = record.get(self.text_column), record.get(READ_STATUS)
-        if status is None and text_status(value, 1) == NON_TEXT:
+        if status is None and text_status(value) == NON_TEXT:
             return json.dumps(value, default=str), NON_TEXT
         return value, status
 

@@ -23,7 +23,7 @@ def result_rows(result: dict[str, Any], heads: list[str]) -> list[tuple[str, str
         rows.append(("sentiment_score", f"{result['sentiment_score']:+.2f}"))
     if "urgency" in result:
         rows.append(("urgency", f"{result['urgency']:.2f}  [{result['priority']}]"))
-    return [*rows, ("needs_review", str(result["needs_review"])),
+    return [*rows, ("language", result["language"]), ("needs_review", str(result["needs_review"])),
             ("reasons", "\n".join(result["reasons"]) or "-"),
             ("model_version", result["model_version"])]
 

@@ -26,6 +26,50 @@ _TOKEN = re.compile(r"\S+")
 WORD_CACHE_SIZE = 50_000
 CACHED_WORD_CHARS = 40
 _TERM_SEP = "\x00"  # never in a term: text.clean maps control characters to spaces
+MAX_VADER_EMOJI = 100
+
+
+def windowed_vader() -> object:
+    """VADER with its two neighbour checks given only the words around the current one, and
+    at most :data:`MAX_VADER_EMOJI` emoji per text.
+
+    VADER 3.3.2 lower-cases the whole word list again for every sentiment word it checks,
+    quadratic in the text (5,000 characters of emoji: 9 s). The checks read at most three
+    words before and two after, so a window gives exactly the same scores. Each emoji
+    becomes a description of two to five words, so emoji beyond the cap (which no real
+    message reaches, and which would not move the saturated scores) are left out.
+    """
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as Vader
+
+    class WindowedVader(Vader):
+        @staticmethod
+        def _negation_check(valence, words_and_emoticons, start_i, i):
+            lo = max(0, i - 3)
+            return Vader._negation_check(valence, words_and_emoticons[lo: i + 3], start_i,
+                                         i - lo)
+
+        @staticmethod
+        def _special_idioms_check(valence, words_and_emoticons, i):
+            lo = max(0, i - 3)
+            return Vader._special_idioms_check(valence, words_and_emoticons[lo: i + 3],
+                                               i - lo)
+
+        def polarity_scores(self, text):
+            return super().polarity_scores(_capped_emoji(text, self.emojis))
+
+    return WindowedVader()
+
+
+def _capped_emoji(text: str, emojis: dict, limit: int | None = None) -> str:
+    """``text`` without the emoji after the first ``limit`` (VADER's emoji table)."""
+    limit = MAX_VADER_EMOJI if limit is None else limit
+    if text.isascii():
+        return text
+    positions = [i for i, ch in enumerate(text) if ch in emojis]
+    if len(positions) <= limit:
+        return text
+    dropped = set(positions[limit:])
+    return "".join(ch for i, ch in enumerate(text) if i not in dropped)
 
 
 def pack_terms(index: dict[str, int]) -> str:
@@ -334,9 +378,7 @@ class FrozenFeaturizer:
         """VADER pos, neg, neu and compound per text."""
         vader = self._runtime.get("vader")
         if vader is None:
-            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-            vader = self._runtime["vader"] = SentimentIntensityAnalyzer()
+            vader = self._runtime["vader"] = windowed_vader()
         scores = (vader.polarity_scores(t) for t in texts)
         return np.array([[s["pos"], s["neg"], s["neu"], s["compound"]] for s in scores],
                         dtype=np.float32).reshape(len(texts), 4)

@@ -18,11 +18,16 @@ import scipy.sparse as sp
 
 from interaction_classifier.features.frozen import FeatureRows, FrozenFeaturizer
 from interaction_classifier.text.cues import Cue, CueMatcher
+from interaction_classifier.text.language import detect_language, is_foreign, language_cues
 from interaction_classifier.text.patterns import URGENCY_DRIVERS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+
+
+# Tier an unread urgency cue raises the score to, by cue label (default "high").
+UNREAD_CUE_TIER = {"money": "normal"}
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -154,6 +159,17 @@ def driver_flags(cues: list[Cue]) -> np.ndarray:
     return np.array([d in fired for d in URGENCY_DRIVERS] + [lowers], dtype=np.float32)
 
 
+def unread_floor(cues: list[Cue], cutoffs: Mapping[str, float]) -> float:
+    """Lowest urgency score for urgency cues the model did not read: the cues of a message
+    in another language and those in the middle of a shortened text (the urgency weights of
+    cue flags are learnt on English text whose words already raised the score, so a flag
+    alone barely moves it). A driver cue lifts the score to the ``high`` cut-off, an amount
+    of money to ``normal``."""
+    tiers = [UNREAD_CUE_TIER.get(c.label, "high") for c in cues
+             if c.head == "urgency" and not c.lowers]
+    return max((cutoffs.get(tier, 0.0) for tier in tiers), default=0.0)
+
+
 def urgency_inputs(text_tiers: np.ndarray, probas: dict[str, np.ndarray],
                    flags: np.ndarray) -> np.ndarray:
     """The urgency model's input matrix: text-head P(tier), type and sentiment, cue flags."""
@@ -251,9 +267,11 @@ class InteractionModel:
 
     @property
     def output_columns(self) -> list[str]:
-        """The label columns of ``predict_frame``, in order (probability columns follow)."""
+        """The label columns of ``predict_frame``, in order (probability columns follow);
+        ``language`` is the message's (``text.language``), for every model."""
         return [*self.heads, *(["sentiment_score"] if self.has_sentiment_score else []),
-                *(["urgency", "priority"] if self.has_urgency else []), "needs_review"]
+                *(["urgency", "priority"] if self.has_urgency else []), "language",
+                "needs_review"]
 
     def _stacked(self) -> StackedHeads:
         """All linear heads as one (the urgency text head as ``_text_tiers``), built once per
@@ -273,17 +291,24 @@ class InteractionModel:
         return stacked.proba(X), cues
 
     def predict_arrays(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
-                       priority: Mapping[str, object] | None = None
+                       priority: Mapping[str, object] | None = None,
+                       extra_cues: Sequence[list[Cue]] | None = None
                        ) -> tuple[dict[str, object], dict[str, np.ndarray], list[list[str]]]:
         """Labels and scores as arrays, per-head probability matrices, and urgency reasons.
 
         ``review`` and ``priority`` override the default thresholds for this call (checked
-        before any text is parsed). No pandas on this path: a single ``predict()`` must stay
-        well under a millisecond.
+        before any text is parsed). ``extra_cues`` (per text) count for urgency as if found
+        in the text: the cues of the middle of a shortened text. A message that is not in
+        English needs review, and its language's own urgency cues count. No pandas on this
+        path: a single ``predict()`` must stay well under a millisecond.
         """
         review_at = self.review_thresholds(review)
         cutoffs = self.priority_cutoffs(priority)
         probas, cues = self.head_probabilities(texts)
+        languages = [detect_language(t) for t in texts]
+        unread = [[*language_cues(t, lang), *(extra_cues[i] if extra_cues else ())]
+                  for i, (t, lang) in enumerate(zip(texts, languages, strict=True))]
+        cues = [[*c, *u] for c, u in zip(cues, unread, strict=True)]
         out: dict[str, object] = {}
         for name, head in self.heads.items():
             out[name] = np.asarray(head.classes, dtype=object)[probas[name].argmax(axis=1)]
@@ -298,23 +323,27 @@ class InteractionModel:
                 np.zeros((0, len(URGENCY_DRIVERS) + 1), dtype=np.float32)
             score = self.urgency.score(urgency_inputs(probas.pop("_text_tiers"), probas,
                                                       flags))
+            score = np.maximum(score, [unread_floor(u, cutoffs) for u in unread])
             out["urgency"] = score.astype(np.float64)
             out["priority"] = self.urgency.tiers_of(score, cutoffs)
             reasons = [self._reasons(c, out, i) for i, c in enumerate(cues)]
-        confident = np.ones(len(texts), dtype=bool)
+        out["language"] = np.asarray(languages, dtype=object)
+        confident = np.array([not is_foreign(lang) for lang in languages], dtype=bool)
         for name in self.heads:
             confident &= probas[name].max(axis=1) >= review_at[name]
         out["needs_review"] = ~confident
         return out, probas, reasons
 
     def predict_frame(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
-                      priority: Mapping[str, object] | None = None
+                      priority: Mapping[str, object] | None = None,
+                      extra_cues: Sequence[list[Cue]] | None = None
                       ) -> tuple[pd.DataFrame, list[list[str]]]:
         """Labels, scores and probabilities for clean texts, plus urgency reasons per row:
         ``output_columns`` then one ``p_{head}__{label}`` column per head and label."""
         import pandas as pd  # not at module level: a single predict() never needs it
 
-        out, probas, reasons = self.predict_arrays(texts, review=review, priority=priority)
+        out, probas, reasons = self.predict_arrays(texts, review=review, priority=priority,
+                                                   extra_cues=extra_cues)
         for name, head in self.heads.items():  # one DataFrame build: inserting columns one
             for j, label in enumerate(head.classes):  # by one costs ~0.1 ms each
                 out[f"p_{name}__{label}"] = probas[name][:, j].astype(np.float64)

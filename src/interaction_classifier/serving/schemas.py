@@ -3,9 +3,9 @@
 They are what ``docs/openapi.json`` documents (and the contract tests check), so they say
 exactly what a client may send and get back. A message's ``text`` accepts any JSON value on
 purpose: a null, a number or an empty string is not a malformed request but a bad item, which
-comes back flagged with the batch scorer's status (``batch.chunks``) instead of failing the
-whole batch. The heads are the model's own (``GET /v1/model``), so a result carries them as
-extra keys rather than fixed fields.
+comes back flagged with the status of the validator every entry point shares
+(``text.validate``) instead of failing the whole batch. The heads are the model's own
+(``GET /v1/model``), so a result carries them as extra keys rather than fixed fields.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from interaction_classifier.batch.chunks import OK, REASONS
+from interaction_classifier.text.validate import OK, REASONS
 
-Status = Literal["ok", "missing_text", "non_text", "empty_text", "too_long", "undecodable"]
+Status = Literal["ok", "missing_text", "non_text", "empty_text", "undecodable"]
 assert set(REASONS) | {OK} == set(Status.__args__)  # type: ignore[attr-defined]
 
-TEXT_DOC = ("The message. Anything but a non-empty string (null, a number, whitespace, "
-            "over the model's max_chars) is not scored: its result is flagged with a status.")
+TEXT_DOC = ("The message. Anything but a non-empty string (null, a number, whitespace, a "
+            "lone surrogate) is not scored: its result is flagged with a status. A text over "
+            "the model's max_chars is scored on its head and tail, every urgency cue kept.")
 
 
 class Overrides(BaseModel):
@@ -84,6 +85,9 @@ class Prediction(BaseModel):
     __pydantic_extra__: dict[str, str | None]
 
     status: Status
+    language: str | None = Field(None, description="ISO 639-1 code of the message's "
+                                 "language, 'und' when too short or unsure; a message in "
+                                 "another language than English needs review.")
     sentiment_score: float | None = None
     urgency: float | None = None
     priority: str | None = None
@@ -113,7 +117,8 @@ class Thresholds(BaseModel):
 
 
 class Limits(BaseModel):
-    max_chars: int = Field(..., description="Longest text scored (longer ones: too_long).")
+    max_chars: int = Field(..., description="Longest text scored whole; a longer one is "
+                           "scored on its head and tail, every urgency cue kept.")
     max_body_bytes: int
     max_batch_items: int
     request_timeout_s: float

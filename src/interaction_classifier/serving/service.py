@@ -7,7 +7,8 @@ timeout) instead of failing. A reload builds and verifies the new model beside t
 and replaces it in one assignment, so a request is scored wholly by one model or the other,
 and a model that fails leaves the old one serving.
 
-``score_values`` validates every item with the batch scorer's own ``text_status`` and sends
+``score_values`` validates every item with the validator every entry point shares
+(``text.validate.text_status``) and sends
 only valid texts to the model (``Predictor.predict_many``, one vectorised call, each result
 ``predict()``'s dict); the others get a flagged result with that status.
 """
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interaction_classifier.batch.chunks import OK, REASONS, text_status
 from interaction_classifier.data.registry import sha256_of
 from interaction_classifier.models.artifact import MANIFEST
 from interaction_classifier.serving.logs import service_log
 from interaction_classifier.serving.predictor import Overrides, Predictor, load_model
+from interaction_classifier.text.validate import OK, REASONS, as_text, text_status
 
 PROBE = "Where is my parcel? It was due yesterday."
 MAX_LOGGED_IDS = 100
@@ -163,8 +164,8 @@ def checked_scorer(predictor: Predictor, review: Overrides, priority: Overrides)
 def score_values(scorer: Predictor, values: Sequence[Any]) -> list[dict[str, Any]]:
     """One result per value, in order: ``predict()``'s dict plus ``status: ok`` for valid
     text, a flagged result for anything else."""
-    statuses = [text_status(v, scorer.max_chars) for v in values]
-    scored = iter(scorer.predict_many([v for v, s in zip(values, statuses, strict=True)
+    statuses = [text_status(v) for v in values]
+    scored = iter(scorer.predict_many([as_text(v) for v, s in zip(values, statuses, strict=True)
                                        if s == OK]))
     return [{**next(scored), "status": OK} if s == OK else flagged(scorer, s)
             for s in statuses]

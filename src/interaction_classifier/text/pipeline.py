@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 import spacy
+from spacy import attrs
 from spacy.lang.en import English
 from spacy.lang.tokenizer_exceptions import emoticons
 from spacy.language import Language
@@ -23,6 +24,8 @@ from spacy.pipeline import Lemmatizer
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
+
+from interaction_classifier.text.guard import guard, windowed_suffix_search
 
 KEPT_PUNCT = frozenset({"!", "?"})
 # spaCy's emoticon list (":)", ":-(", "xD", ...): punctuation-only tokens, but they carry
@@ -51,6 +54,13 @@ _CONTROL.update({0x2018: "'", 0x2019: "'", 0x201C: '"', 0x201D: '"'})
 # tokenizer-only pipeline they cost ~25 us a call and switch off the tokenizer cache.
 MAX_NEW_STRINGS = 50_000
 _PIPELINE: list = []  # [pipeline, string-store size that triggers a rebuild]
+# Lexeme attributes nothing here reads (the cue matcher accepts LOWER, LEMMA, ORTH, LIKE_NUM,
+# IS_ALPHA and IS_PUNCT only): spaCy computes every attribute for each new word, and these
+# were a third of the time of a text of novel words (docs/benchmarks.md, robustness).
+_UNUSED_LEX_ATTRS = (attrs.IS_ASCII, attrs.IS_DIGIT, attrs.IS_LOWER, attrs.IS_TITLE,
+                     attrs.IS_UPPER, attrs.IS_STOP, attrs.IS_BRACKET, attrs.IS_QUOTE,
+                     attrs.IS_LEFT_PUNCT, attrs.IS_RIGHT_PUNCT, attrs.IS_CURRENCY, attrs.SHAPE,
+                     attrs.PREFIX, attrs.SUFFIX)
 _PIPELINE_LOCK = threading.Lock()
 
 
@@ -95,8 +105,12 @@ def make_lower_lookup_lemmatizer(
 
 
 def build_nlp() -> Language:
-    """A new pipeline: blank English tokenizer + lookup lemmatizer, nothing downloaded."""
+    """A new pipeline: blank English tokenizer (suffix search bounded, :mod:`.guard`; unused
+    lexeme attributes not computed) + lookup lemmatizer, nothing downloaded."""
     nlp = spacy.blank("en")
+    nlp.tokenizer.suffix_search = windowed_suffix_search(nlp.tokenizer.suffix_search)
+    for attr in _UNUSED_LEX_ATTRS:
+        nlp.vocab.lex_attr_getters.pop(attr, None)
     nlp.add_pipe("lower_lookup_lemmatizer", name="lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
     return nlp
@@ -119,7 +133,8 @@ def get_nlp() -> Language:
 
 
 def clean(text: str) -> str:
-    """Make raw text safe to tokenise: HTML entities and tags, control and bidi characters."""
+    """Make raw text safe to tokenise: HTML entities and tags, control and bidi characters,
+    and pathological runs (:func:`.guard.guard`)."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     if not text.isascii():  # lone surrogates cannot be encoded and would crash spaCy
@@ -128,7 +143,7 @@ def clean(text: str) -> str:
         text = html.unescape(text)
     if "<" in text:
         text = _TAG_RE.sub(" ", text)
-    return unicodedata.normalize("NFKC", text.translate(_CONTROL))
+    return guard(unicodedata.normalize("NFKC", text.translate(_CONTROL)))
 
 
 def parse(text: str) -> Doc:
