@@ -47,6 +47,7 @@ from interaction_classifier.batch.workers import JobConfig, Progress, score_all,
 from interaction_classifier.io import write_text
 from interaction_classifier.models.artifact import ArtifactError
 from interaction_classifier.serving.predictor import Predictor, load_model
+from interaction_classifier.text.redact import Redactor
 
 
 @dataclass
@@ -70,6 +71,8 @@ class ScoreOptions:
     priority: dict[str, float] = field(default_factory=dict)
     output_prefix: str = ""
     max_record_lines: int = MAX_RECORD_LINES
+    redact: tuple[str, ...] = ()
+    redact_patterns: dict[str, str] = field(default_factory=dict)
 
     def resolved_output(self) -> Path:
         if self.output is not None:
@@ -134,7 +137,9 @@ def _manifest(options: ScoreOptions, plan: Plan) -> dict[str, Any]:
               "review_thresholds": dict(sorted(options.review.items())),
               "priority_cutoffs": dict(sorted(options.priority.items())),
               "output_prefix": options.output_prefix,
-              "max_record_lines": options.max_record_lines}
+              "max_record_lines": options.max_record_lines,
+              "redact": list(options.redact),
+              "redact_patterns": dict(sorted(options.redact_patterns.items()))}
     return {"fingerprint": fingerprint(options.input), **config,
             "config_digest": digest(config)}
 
@@ -176,7 +181,8 @@ def _score(options: ScoreOptions, output: Path, settled: Plan, manifest: dict[st
     config = JobConfig(options.text_column, options.time_column, str(work), settled.rule,
                        settled.label_columns, settled.columns, manifest["fingerprint"],
                        manifest["config_digest"], options.review or None,
-                       options.priority or None)
+                       options.priority or None, options.redact,
+                       tuple(sorted(options.redact_patterns.items())))
     pool = start_pool(options.workers, config, settled.model)
     progress = Progress(options.quiet, reader)
     try:
@@ -216,6 +222,10 @@ def _validate(options: ScoreOptions) -> None:
         raise BatchError("--workers and --chunk-size must be at least 1")
     if options.max_record_lines < 1:
         raise BatchError("--max-record-lines must be at least 1")
+    try:
+        Redactor(options.redact_patterns)
+    except ValueError as exc:
+        raise BatchError(f"--redact-pattern: {exc}") from exc
     for path in (options.input, options.resolved_output(), options.queue):
         if path is not None:
             detect_format(path)

@@ -31,6 +31,7 @@ from interaction_classifier.batch.chunks import READ_STATUS
 from interaction_classifier.batch.columns import INTERNAL_PREFIX, OutputColumns, score_added
 from interaction_classifier.batch.readers import READ_LINES, ChunkReader
 from interaction_classifier.batch.stats import chunk_stats
+from interaction_classifier.text.redact import Redactor
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 TIME = f"{INTERNAL_PREFIX}time"
@@ -50,6 +51,8 @@ class JobConfig:
     digest: str
     review: dict[str, float] | None = None
     priority: dict[str, float] | None = None
+    redact: tuple[str, ...] = ()  # input columns whose text is masked in every output
+    redact_patterns: tuple[tuple[str, str], ...] = ()
 
 
 _WORKER: dict[str, Any] = {}
@@ -93,7 +96,7 @@ def process_chunk(index: int, start: int, frame: pd.DataFrame) -> dict[str, Any]
     rows = np.arange(start, start + len(frame), dtype=np.int64)
     keys = triage.sort_keys(view, config.rule, time, rows)
     order = triage.queue_order(keys["rank"], keys["time"], keys["row"])
-    scored = pd.concat([inputs, config.columns.prefixed(added)], axis=1)
+    scored = pd.concat([masked(inputs, config), config.columns.prefixed(added)], axis=1)
     header = {
         "index": index, "start": start, "rows": len(scored),
         "input_columns": [str(c) for c in inputs.columns],
@@ -108,6 +111,16 @@ def process_chunk(index: int, start: int, frame: pd.DataFrame) -> dict[str, Any]
                      scored.iloc[order].reset_index(drop=True),
                      {name: values[order] for name, values in keys.items()})
     return {k: header[k] for k in ("index", "rows", "stats")}
+
+
+def masked(inputs: pd.DataFrame, config: JobConfig) -> pd.DataFrame:
+    """The input columns with personal data masked (``--redact``), after scoring on the raw
+    text: chunk files, outputs, quarantine, queue and report then never hold it."""
+    columns = [c for c in config.redact if c in inputs.columns]
+    if not columns:
+        return inputs
+    redactor = Redactor(dict(config.redact_patterns))
+    return inputs.assign(**{c: redactor.redact_all(inputs[c].tolist()) for c in columns})
 
 
 def start_pool(workers: int, config: JobConfig, model: Any) -> ProcessPoolExecutor | None:

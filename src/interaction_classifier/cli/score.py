@@ -50,6 +50,15 @@ def score_command(
         help="A CSV/TSV record spanning more lines (an unclosed quote) is quarantined as "
              "malformed_record instead of swallowing the records after it.")]
     = MAX_RECORD_LINES,
+    redact: Annotated[bool, typer.Option(
+        help="Mask e-mail addresses, phone numbers, payment cards and IBANs in the text "
+             "column of every output (scored file, quarantine, queue, report). Labels are "
+             "computed on the raw text.")] = False,
+    redact_column: Annotated[list[str] | None, typer.Option(
+        help="Another input column to mask (repeatable; implies --redact).")] = None,
+    redact_pattern: Annotated[list[str] | None, typer.Option(
+        help="LABEL=REGEX: also mask your own ids, e.g. ORDER_ID='#\\d{6,}' (repeatable; "
+             "implies --redact).")] = None,
     engine: Annotated[str, typer.Option(
         help="local, or spark (INPUT may be a directory of parts; writes Parquet).")] = "local",
     spark_master: Annotated[str | None, typer.Option(
@@ -61,13 +70,15 @@ def score_command(
     try:
         review = parse_assignments(review_threshold, "--review-threshold")
         priority = parse_assignments(priority_cutoff, "--priority-cutoff")
+        patterns = parse_patterns(redact_pattern)
     except BatchError as exc:
         _fail(str(exc), exc)
     if engine != "local":
         unsupported = {"--workers": workers != 1, "--resume": resume, "--queue": queue,
                        "--queue-by": queue_by, "--report": report, "--id-column": id_column,
                        "--time-column": time_column, "--output-prefix": output_prefix,
-                       "--max-record-lines": max_record_lines != MAX_RECORD_LINES}
+                       "--max-record-lines": max_record_lines != MAX_RECORD_LINES,
+                       "--redact": bool(redact or redact_column or redact_pattern)}
         _score_on_spark(engine, [k for k, v in unsupported.items() if v], quiet, input=input,
                         output=output, text_column=text_column,
                         model=str(model) if model else None, master=spark_master,
@@ -79,7 +90,9 @@ def score_command(
                            chunk_size=chunk_size, resume=resume, quiet=quiet, model=model,
                            queue=queue, report=report, queue_by=queue_by, review=review,
                            priority=priority, output_prefix=output_prefix,
-                           max_record_lines=max_record_lines)
+                           max_record_lines=max_record_lines,
+                           redact=redacted_columns(redact, text_column, redact_column, patterns),
+                           redact_patterns=patterns)
 
     def say(message: str) -> None:
         if not quiet:
@@ -96,6 +109,25 @@ def score_command(
         _environment_error(exc)
     if not quiet:
         print(format_summary(summary))
+
+
+def parse_patterns(values: list[str] | None) -> dict[str, str]:
+    """``LABEL=REGEX`` options; the regex may itself hold ``=``."""
+    patterns = {}
+    for value in values or []:
+        label, sep, regex = value.partition("=")
+        if not sep or not label or not regex:
+            raise BatchError(f"--redact-pattern {value!r}: expected LABEL=REGEX")
+        patterns[label] = regex
+    return patterns
+
+
+def redacted_columns(redact: bool, text_column: str, extra: list[str] | None,
+                     patterns: dict[str, str]) -> tuple[str, ...]:
+    """The text column plus ``--redact-column``s, when any redaction option is given."""
+    if not (redact or extra or patterns):
+        return ()
+    return tuple(dict.fromkeys([text_column, *(extra or [])]))
 
 
 def _fail(message: str, cause: Exception | None = None) -> None:
