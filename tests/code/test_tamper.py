@@ -63,6 +63,18 @@ def _rehash(directory: Path) -> bytes:
     return data
 
 
+def _forge_signed_by_attacker(signed: Path, tmp_path: Path, marker: Path) -> Path:
+    """A copy of ``signed`` whose weights are a pickle payload, with a manifest that matches
+    and a valid signature by a key nobody trusts: what an attacker with write access to a
+    model store can produce."""
+    forged = _copy(signed, tmp_path)
+    (forged / WEIGHTS).write_bytes(pickle.dumps(Payload(marker)))
+    manifest = _rehash(forged)
+    attacker = signing.Ed25519PrivateKey.generate()
+    (forged / SIGNATURE).write_text(json.dumps(signing.signature_record(attacker, manifest)))
+    return forged
+
+
 def test_the_payload_really_runs_when_unpickled(tmp_path: Path) -> None:
     # The control: without the checks below, loading the planted file would run the attack.
     path = tmp_path / "ran"
@@ -99,11 +111,7 @@ def test_two_file_folder_with_its_own_manifest_is_refused(tmp_path: Path, marker
 
 def test_manifest_resigned_by_an_unknown_key_is_refused(signed: Path, tmp_path: Path,
                                                        marker: Path) -> None:
-    forged = _copy(signed, tmp_path)
-    (forged / WEIGHTS).write_bytes(pickle.dumps(Payload(marker)))
-    manifest = _rehash(forged)
-    attacker = signing.Ed25519PrivateKey.generate()
-    (forged / SIGNATURE).write_text(json.dumps(signing.signature_record(attacker, manifest)))
+    forged = _forge_signed_by_attacker(signed, tmp_path, marker)
     with pytest.raises(ArtifactError, match="not signed by a trusted key"):
         load_model(forged)
     # the genuine signature does not cover the rewritten manifest either
@@ -156,11 +164,7 @@ def test_a_forged_model_fetched_by_uri_is_refused(signed: Path, tmp_path: Path,
                                                  marker: Path) -> None:
     # What load_model("models:/...") does: download, then verify by the local trusted keys,
     # not by whatever manifest the store holds.
-    forged = _copy(signed, tmp_path)
-    (forged / WEIGHTS).write_bytes(pickle.dumps(Payload(marker)))
-    manifest = _rehash(forged)
-    attacker = signing.Ed25519PrivateKey.generate()
-    (forged / SIGNATURE).write_text(json.dumps(signing.signature_record(attacker, manifest)))
+    forged = _forge_signed_by_attacker(signed, tmp_path, marker)
     with pytest.raises(ArtifactError, match="not signed by a trusted key"):
         load_model(forged.as_uri())
     assert load_model(signed.as_uri()).version == "tiny-test"
@@ -202,11 +206,7 @@ def test_a_forged_registered_model_is_refused(signed: Path, tmp_path: Path, mark
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     mlflow.set_experiment("tamper")
-    forged = _copy(signed, tmp_path)
-    (forged / WEIGHTS).write_bytes(pickle.dumps(Payload(marker)))
-    manifest = _rehash(forged)
-    attacker = signing.Ed25519PrivateKey.generate()
-    (forged / SIGNATURE).write_text(json.dumps(signing.signature_record(attacker, manifest)))
+    forged = _forge_signed_by_attacker(signed, tmp_path, marker)
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(forged), artifact_path="model")
     client = MlflowClient()
