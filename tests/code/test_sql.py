@@ -292,3 +292,25 @@ def _count_if_exists(url: str) -> int:
         return read(url, "SELECT count(*) FROM labels")[0][0]
     except sa.exc.ProgrammingError:
         return 0
+
+
+def test_rows_in_different_from_rows_out_plus_quarantined_exits_1(sqlite_db,
+                                                                  monkeypatch) -> None:
+    url, _ = sqlite_db
+    real = sql.write_chunk
+    monkeypatch.setattr(sql, "write_chunk",
+                        lambda conn, tables, good, bad: real(conn, tables, good[1:], bad))
+    code, out = score(url)
+    assert code == 1 and "has 39 rows but" in out
+
+
+def test_postgres_permission_denied_is_an_environment_error(pg_url: str) -> None:
+    load_pg(pg_url, good_rows(3))
+    read_only = pg_url.replace("postgresql://postgres@", "postgresql://visitor:pw-42@")
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DO $$ BEGIN CREATE ROLE visitor LOGIN; "
+                             "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    engine.dispose()
+    code, out = score(read_only)
+    assert code == 3 and "permission denied" in out and "pw-42" not in out

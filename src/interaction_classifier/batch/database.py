@@ -18,7 +18,8 @@ SCHEMES = ("postgresql", "postgres", "sqlite")
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be reached (exit code 3, like a disk error)."""
+    """The database cannot be reached or refuses the work (connection refused or lost,
+    wrong password, permission denied): exit code 3, like a disk error."""
 
 
 def is_database_url(value: str) -> bool:
@@ -58,16 +59,17 @@ def connect(engine: Engine, url: str) -> Connection:
     """A connection, or ``DatabaseUnavailable`` in one line without the password."""
     try:
         return engine.connect()
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+    except sa.exc.DBAPIError as exc:
         raise unavailable(exc, url) from exc
 
 
 def unavailable(exc: sa.exc.DBAPIError, url: str) -> DatabaseUnavailable:
+    """The driver's first line, the password masked wherever it appears."""
     detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
     password = make_url(url).password
     if password:
         detail = detail.replace(str(password), "***")
-    return DatabaseUnavailable(f"cannot reach the database {masked(url)}: {detail}")
+    return DatabaseUnavailable(f"database {masked(url)}: {detail}")
 
 
 @contextmanager

@@ -293,7 +293,7 @@ def score_table(options: TableOptions, say: Callable[[str], None] | None = None
                 scored_now += len(rows)
             quarantine_missing_ids(writer, tables, options, model.version)
             summary = summarise(writer, tables, model, options, names)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+    except sa.exc.DBAPIError as exc:
         raise unavailable(exc, options.url) from exc
     finally:
         engine.dispose()
