@@ -314,3 +314,16 @@ def test_postgres_permission_denied_is_an_environment_error(pg_url: str) -> None
     engine.dispose()
     code, out = score(read_only)
     assert code == 3 and "permission denied" in out and "pw-42" not in out
+
+
+def test_sqlite_ids_without_a_declared_type_keep_their_values_and_resume(tmp_path) -> None:
+    path = tmp_path / "u.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE tickets (id, body TEXT)")
+        conn.executemany("INSERT INTO tickets VALUES (?, ?)",
+                         [(i, text) for i, text in good_rows(9)] + [("T-1", "hello"),
+                                                                    ("T-2", "refund")])
+    url = f"sqlite:///{path}"
+    assert score(url)[0] == 0
+    assert score(url, "--resume")[0] == 0
+    assert set(assert_every_id_once(url, [*range(1, 10), "T-1", "T-2"]).values()) == {"ok"}

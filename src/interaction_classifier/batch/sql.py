@@ -111,17 +111,33 @@ def reflect(conn: Connection, options: TableOptions, added: dict[str, Any]) -> T
     if clash:
         raise BatchError(f"the output tables must not be the input table {options.table!r}")
     meta = sa.MetaData()
-    id_type = columns[options.id_column]
+    id_type = _declarable(columns[options.id_column])
     source = sa.Table(options.table, meta, sa.Column(options.id_column, id_type),
                       sa.Column(options.text_column, columns[options.text_column]))
     output = sa.Table(options.output, meta,
-                      sa.Column(options.id_column, id_type, primary_key=True),
+                      sa.Column(options.id_column, id_type, primary_key=True,
+                                autoincrement=False),
                       *[sa.Column(name, kind) for name, kind in added.items()])
     quarantine = sa.Table(options.quarantine, meta, sa.Column(options.id_column, id_type),
                           *[sa.Column(name, sa.Text) for name in _quarantine_columns(options)])
     manifest = sa.Table(options.manifest, meta, sa.Column("key", sa.Text, primary_key=True),
                         sa.Column("value", sa.Text))
     return Tables(source, output, quarantine, manifest)
+
+
+class _Untyped(sa.types.UserDefinedType):
+    """A SQLite column declared without a type: values are stored as they come, so ids
+    compare in the output as they do in the input."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return ""
+
+
+def _declarable(kind: Any) -> Any:
+    """The input id column's type, usable in ``CREATE TABLE`` (SQLite may have none)."""
+    return _Untyped() if isinstance(kind, sa.types.NullType) else kind
 
 
 def _quarantine_columns(options: TableOptions) -> list[str]:
