@@ -22,7 +22,9 @@ def score_command(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Scored rows; format by suffix. Default: INPUT.scored.EXT")] = None,
     text_column: Annotated[str, typer.Option(help="Column holding the message.")] = "text",
-    id_column: Annotated[str | None, typer.Option(help="Ticket id, shown in the report.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        help="Ticket id, shown in the report; for a database table (required) the key of "
+             "the output table.")] = None,
     time_column: Annotated[str | None, typer.Option(
         help="Arrival time: queue tie-break (oldest first) and sentiment over time.")] = None,
     workers: Annotated[int, typer.Option(help="Scoring processes.")] = 1,
