@@ -8,6 +8,7 @@ in the output table or the quarantine, rows in = rows out + rows quarantined.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -100,6 +101,9 @@ def test_sqlite_bad_rows_are_quarantined_with_reasons_and_nothing_is_lost(sqlite
     assert reasons["missing_id"].startswith("missing_id:") and "not a string" in reasons[
         "non_text"]
     assert "rows in 39 | rows out 32 | quarantined 7" in out
+    summary = json.loads(read(url, "SELECT value FROM labels_run WHERE key = 'summary'")[0][0])
+    assert (summary["rows_in"], summary["rows_out"], summary["rows_quarantined"]) == (39, 32, 7)
+    assert summary["flagged_by_reason"]["duplicate_id"] == 2
     urgent = read(url, "SELECT priority FROM labels WHERE id = 107")[0][0]
     assert urgent in ("high", "critical")  # the cue at the end of the long text counts
 

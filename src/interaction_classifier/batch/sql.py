@@ -47,6 +47,7 @@ ID_REASONS = {DUPLICATE_ID: "duplicate_id: several rows of the input table have 
               MISSING_ID: "missing_id: the id is NULL, so the row cannot be keyed"}
 REASON_COLUMN = "reason"
 SAMPLE = "Where is my order? It has not arrived."
+PROGRESS_SECONDS = 60.0  # a progress line on stderr at most this often (not with --quiet)
 
 
 @dataclass
@@ -199,6 +200,14 @@ def prepare(conn: Connection, tables: Tables, config: dict[str, Any], resume: bo
     conn.commit()
 
 
+def record(conn: Connection, tables: Tables, key: str, value: dict[str, Any]) -> None:
+    """Keep ``value`` (JSON) under ``key`` in the run table: the last run's summary."""
+    manifest = tables.manifest
+    conn.execute(manifest.delete().where(manifest.c.key == key))
+    conn.execute(manifest.insert(), {"key": key, "value": json.dumps(value, default=str)})
+    conn.commit()
+
+
 def _count(conn: Connection, table: sa.Table) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
@@ -303,20 +312,25 @@ def score_table(options: TableOptions, say: Callable[[str], None] | None = None
             after = high_water(writer, tables) if options.resume else None
             if after is not None:
                 say(f"resuming after id {after!r}")
-            scored_now = 0
+            scored_now, shown = 0, time.monotonic()
             for rows in read_chunks(reader, tables, after, options.chunk_size):
                 write_chunk(writer, tables, *score_rows(model, rows, names, options))
                 scored_now += len(rows)
+                if time.monotonic() - shown >= PROGRESS_SECONDS:
+                    shown = time.monotonic()
+                    say(f"score: {scored_now:,} rows written, "
+                        f"{scored_now / (shown - started):,.0f} rows/s")
             quarantine_missing_ids(writer, tables, options, model.version)
             summary = summarise(writer, tables, model, options, names)
+            seconds = time.monotonic() - started
+            summary["throughput"] = {"rows_scored_this_run": scored_now,
+                                     "seconds": round(seconds, 3),
+                                     "rows_per_second": round(scored_now / seconds, 1)}
+            record(writer, tables, "summary", summary)
     except sa.exc.DBAPIError as exc:
         raise unavailable(exc, options.url) from exc
     finally:
         engine.dispose()
-    seconds = time.monotonic() - started
-    summary["throughput"] = {"rows_scored_this_run": scored_now,
-                             "seconds": round(seconds, 3),
-                             "rows_per_second": round(scored_now / seconds, 1)}
     if summary["rows_in"] != summary["rows_out"] + summary["rows_quarantined"]:
         raise CountMismatch(f"{options.table} has {summary['rows_in']} rows but "
                             f"{summary['rows_out']} were written and "
