@@ -288,10 +288,10 @@ def quarantine_missing_ids(conn: Connection, tables: Tables, options: TableOptio
                         .where(tables.id.is_(None))).scalar_one()
     conn.execute(q.delete().where(q.c[key].is_(None)))
     names = _quarantine_columns(options)
-    record = {key: None, names[0]: MISSING_ID, names[1]: ID_REASONS[MISSING_ID],
-              names[2]: version}
+    flagged = {key: None, names[0]: MISSING_ID, names[1]: ID_REASONS[MISSING_ID],
+               names[2]: version}
     if rows:
-        conn.execute(q.insert(), [record] * rows)
+        conn.execute(q.insert(), [flagged] * rows)
     conn.commit()
 
 
