@@ -24,7 +24,7 @@ import typer
 from typer.testing import CliRunner
 
 from interaction_classifier import load_model
-from interaction_classifier.batch import sql
+from interaction_classifier.batch import sql, sqltables
 from interaction_classifier.batch.columns import OutputColumns
 from interaction_classifier.cli.score import score_command
 from tests.helpers import postgres
@@ -195,7 +195,7 @@ def test_a_chunk_never_splits_a_run_of_equal_ids() -> None:
             return iter([(1, "a"), (2, "b"), (2, "c"), (2, "d"), (3, "e")])
 
     table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("b", sa.Text))
-    tables = sql.Tables(table, table, table, table)
+    tables = sqltables.Tables(table, table, table, table)
     chunks = list(sql.read_chunks(Source(), tables, None, 2))
     assert [[r[0] for r in c] for c in chunks] == [[1, 2, 2, 2], [3]]
 
