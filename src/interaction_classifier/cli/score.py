@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from interaction_classifier.batch.database import DatabaseUnavailable, is_database_url
 from interaction_classifier.batch.formats import BatchError, CountMismatch
 from interaction_classifier.batch.overrides import parse_assignments
 from interaction_classifier.batch.readers import MAX_RECORD_LINES
@@ -15,11 +16,15 @@ from interaction_classifier.batch.run import ScoreOptions, format_summary, run
 
 
 def score_command(
-    input: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet; .gz allowed.")],
+    input: Annotated[str, typer.Argument(
+        help="CSV, TSV, JSONL or Parquet (.gz allowed), or a database URL "
+             "(postgresql://user@host/db, sqlite:///path.db) with --table.")],
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Scored rows; format by suffix. Default: INPUT.scored.EXT")] = None,
     text_column: Annotated[str, typer.Option(help="Column holding the message.")] = "text",
-    id_column: Annotated[str | None, typer.Option(help="Ticket id, shown in the report.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        help="Ticket id, shown in the report; for a database table (required) the key of "
+             "the output table.")] = None,
     time_column: Annotated[str | None, typer.Option(
         help="Arrival time: queue tie-break (oldest first) and sentiment over time.")] = None,
     workers: Annotated[int, typer.Option(help="Scoring processes.")] = 1,
@@ -65,27 +70,48 @@ def score_command(
         help="Spark master URL (default: spark-submit's, else local[*]).")] = None,
     partitions: Annotated[int | None, typer.Option(
         help="Spark partitions to score in (default: at least the cores).")] = None,
+    table: Annotated[str | None, typer.Option(
+        help="Database input: the table (or view) to score; INPUT is the database URL.")]
+    = None,
+    output_table: Annotated[str | None, typer.Option(
+        help="Database output: the table of scored rows, keyed by --id-column (created if "
+             "missing; default TABLE_scored); bad rows go to OUTPUT_TABLE_quarantine.")]
+    = None,
 ) -> None:
-    """Score a file of messages: every row out, bad rows flagged and quarantined."""
+    """Score a file of messages or a database table: every row out, bad rows flagged and
+    quarantined."""
     try:
         review = parse_assignments(review_threshold, "--review-threshold")
         priority = parse_assignments(priority_cutoff, "--priority-cutoff")
         patterns = parse_patterns(redact_pattern)
     except BatchError as exc:
         _fail(str(exc), exc)
+    if is_database_url(input) or table or output_table:
+        unsupported = {"-o": output, "--time-column": time_column, "--workers": workers != 1,
+                       "--queue": queue, "--queue-by": queue_by, "--report": report,
+                       "--max-record-lines": max_record_lines != MAX_RECORD_LINES,
+                       "--redact": bool(redact or redact_column or redact_pattern),
+                       "--engine": engine != "local"}
+        _score_table(input, [k for k, v in unsupported.items() if v], quiet,
+                     table=table, id_column=id_column, text_column=text_column,
+                     output_table=output_table, chunk_size=chunk_size, resume=resume,
+                     model=model, review=review, priority=priority,
+                     output_prefix=output_prefix)
+        return
     if engine != "local":
         unsupported = {"--workers": workers != 1, "--resume": resume, "--queue": queue,
                        "--queue-by": queue_by, "--report": report, "--id-column": id_column,
                        "--time-column": time_column, "--output-prefix": output_prefix,
                        "--max-record-lines": max_record_lines != MAX_RECORD_LINES,
                        "--redact": bool(redact or redact_column or redact_pattern)}
-        _score_on_spark(engine, [k for k, v in unsupported.items() if v], quiet, input=input,
+        _score_on_spark(engine, [k for k, v in unsupported.items() if v], quiet,
+                        input=Path(input),
                         output=output, text_column=text_column,
                         model=str(model) if model else None, master=spark_master,
                         partitions=partitions, chunk_size=chunk_size, review=review,
                         priority=priority)
         return
-    options = ScoreOptions(input=input, output=output, text_column=text_column,
+    options = ScoreOptions(input=Path(input), output=output, text_column=text_column,
                            id_column=id_column, time_column=time_column, workers=workers,
                            chunk_size=chunk_size, resume=resume, quiet=quiet, model=model,
                            queue=queue, report=report, queue_by=queue_by, review=review,
@@ -163,3 +189,34 @@ def _score_on_spark(engine: str, unsupported: list[str], quiet: bool, **options:
         print(spark_run.format_summary(summary))
     if not summary["rows_in_equals_rows_out"]:
         raise typer.Exit(1)
+
+
+def _score_table(url: str, unsupported: list[str], quiet: bool, **options: Any) -> None:
+    """A database table: the same exit codes as files (3 when the database is unreachable)."""
+    from interaction_classifier.batch import sql
+
+    if not is_database_url(url):
+        _fail(f"--table and --output-table need a database URL (postgresql://... or "
+              f"sqlite:///...), not {url!r}")
+    if unsupported:
+        _fail(f"{', '.join(unsupported)} not supported when scoring a database table")
+    if not options["table"] or not options["id_column"]:
+        _fail("a database input needs --table and --id-column (the key of the output table)")
+    try:
+        summary = sql.score_table(sql.TableOptions(url=url, **options),
+                                  None if quiet else _stderr)
+    except CountMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+    except BatchError as exc:
+        _fail(str(exc), exc)
+    except (DatabaseUnavailable, OSError) as exc:
+        print(f"error: {exc}; fix this, then rerun with --resume to keep the rows already "
+              "written", file=sys.stderr)
+        raise typer.Exit(3) from exc
+    if not quiet:
+        print(sql.format_table_summary(summary))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
