@@ -17,9 +17,12 @@ from interaction_classifier.serving.settings import ServeSettings
 from interaction_classifier.text.longtext import LongTextPolicy
 from interaction_classifier.text.validate import (
     EMPTY,
+    MAX_TEXT_CHARS,
     MISSING,
     NON_TEXT,
     OK,
+    REASONS,
+    TOO_LARGE,
     UNDECODABLE,
     text_list,
     text_status,
@@ -118,7 +121,8 @@ def test_head_share_is_configurable_per_model(model) -> None:
     (None, MISSING), (math.nan, MISSING), (pd.NA, MISSING), (123, NON_TEXT),
     (True, NON_TEXT), (["a"], NON_TEXT), ("", EMPTY), (" \n\t", EMPTY),
     (b"\xff\xfe", UNDECODABLE), ("caf\ufffd", UNDECODABLE), ("lone \ud800", UNDECODABLE),
-    ("\udfff", UNDECODABLE), ("fine", OK), (b"fine bytes", OK), ("é" * 9000, OK)])
+    ("\udfff", UNDECODABLE), ("fine", OK), (b"fine bytes", OK), ("é" * 9000, OK),
+    ("a" * MAX_TEXT_CHARS, OK), ("a" * (MAX_TEXT_CHARS + 1), TOO_LARGE)])
 def test_one_validator_names_every_kind_of_input(value: object, status: str) -> None:
     assert text_status(value) == status
 
@@ -136,3 +140,19 @@ def test_undecodable_text_in_predict_is_scored_but_reviewed(model) -> None:
     result = model.predict("where is my order \ud800")
     assert result["needs_review"] is True
     assert result["reasons"][0].startswith("needs review: undecodable")
+
+
+def test_a_dump_over_the_ceiling_is_flagged_everywhere_and_never_scored(
+        model, client: TestClient, tmp_path: Path) -> None:
+    dump = ("my card was stolen, block it now " * (MAX_TEXT_CHARS // 30 + 1))
+    assert len(dump) > MAX_TEXT_CHARS
+    single = model.predict(dump)
+    assert single["needs_review"] is True
+    assert single["reasons"][0] == f"needs review: {REASONS[TOO_LARGE]}"
+    assert model.predict_batch([dump, "thanks"])["needs_review"].tolist() == [True, False]
+    source, output = tmp_path / "dump.csv", tmp_path / "dump.scored.csv"
+    pd.DataFrame({"text": [dump, "thanks"]}).to_csv(source, index=False)
+    run(ScoreOptions(input=source, output=output, quiet=True))
+    assert pd.read_csv(output)["status"].tolist() == [TOO_LARGE, OK]
+    served = client.post("/v1/predict/batch", json={"texts": [dump]}).json()["results"][0]
+    assert served["status"] == TOO_LARGE and served["interaction_type"] is None

@@ -27,9 +27,11 @@ from interaction_classifier import load_model
 from interaction_classifier.batch import sql, sqltables
 from interaction_classifier.batch.columns import OutputColumns
 from interaction_classifier.cli.score import score_command
+from interaction_classifier.text.validate import MAX_TEXT_CHARS
 from tests.helpers import postgres
 
 LONG = "word " * 3_000 + "my card was stolen, block it now"  # over max_chars: scored
+DUMP = "x" * (MAX_TEXT_CHARS + 1)  # over the validator's ceiling: quarantined as too_large
 TEXTS = ["Where is my parcel? It has not arrived yet.", "Thanks, the new card works great!",
          "I want to cancel my subscription today.", "Why was I charged twice this month?"]
 
@@ -81,7 +83,7 @@ def sqlite_db(tmp_path: Path) -> tuple[str, list[object]]:
                                          (101, None), (102, 42), (103, b"\xff\xfe"),
                                          (104, "   "), (105, "caf\xe9 card blocked".encode()),
                                          (106, "dup one"), (106, "dup two"), (None, "no id"),
-                                         (107, LONG)]
+                                         (107, LONG), (108, DUMP)]
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE tickets (id INTEGER, body, channel TEXT)")
         conn.executemany("INSERT INTO tickets VALUES (?, ?, 'mail')", rows)
@@ -93,16 +95,16 @@ def test_sqlite_bad_rows_are_quarantined_with_reasons_and_nothing_is_lost(sqlite
     code, out = score(url)
     assert code == 0, out
     status = assert_every_id_once(url, ids)
-    assert {i: status[i] for i in (101, 102, 103, 104, 106)} == {
+    assert {i: status[i] for i in (101, 102, 103, 104, 106, 108)} == {
         101: "missing_text", 102: "non_text", 103: "undecodable", 104: "empty_text",
-        106: "duplicate_id"}
+        106: "duplicate_id", 108: "too_large"}
     assert status[105] == status[107] == "ok"  # UTF-8 bytes are text; long text is scored
     reasons = dict(read(url, "SELECT status, reason FROM labels_quarantine"))
     assert reasons["missing_id"].startswith("missing_id:") and "not a string" in reasons[
         "non_text"]
-    assert "rows in 39 | rows out 32 | quarantined 7" in out
+    assert "rows in 40 | rows out 32 | quarantined 8" in out
     summary = json.loads(read(url, "SELECT value FROM labels_run WHERE key = 'summary'")[0][0])
-    assert (summary["rows_in"], summary["rows_out"], summary["rows_quarantined"]) == (39, 32, 7)
+    assert (summary["rows_in"], summary["rows_out"], summary["rows_quarantined"]) == (40, 32, 8)
     assert summary["flagged_by_reason"]["duplicate_id"] == 2
     urgent = read(url, "SELECT priority FROM labels WHERE id = 107")[0][0]
     assert urgent in ("high", "critical")  # the cue at the end of the long text counts
@@ -236,14 +238,14 @@ def load_pg(url: str, rows: list[tuple[object, object]], body: str = "text") -> 
 
 def test_postgres_bad_rows_are_quarantined_and_every_id_is_there_once(pg_url: str) -> None:
     rows = [*good_rows(40), (101, None), (102, ""), (103, "dup"), (103, "dup"),
-            (None, "x"), (104, LONG)]
+            (None, "x"), (104, LONG), (105, DUMP)]
     load_pg(pg_url, rows)
     code, out = score(pg_url)
     assert code == 0, out
     status = assert_every_id_once(pg_url, [i for i, _ in rows])
-    assert (status[101], status[102], status[103], status[104]) == (
-        "missing_text", "empty_text", "duplicate_id", "ok")
-    assert "rows in 46 | rows out 41 | quarantined 5" in out
+    assert (status[101], status[102], status[103], status[104], status[105]) == (
+        "missing_text", "empty_text", "duplicate_id", "ok", "too_large")
+    assert "rows in 47 | rows out 41 | quarantined 6" in out
     kinds = dict(read(pg_url, "SELECT column_name, data_type FROM information_schema.columns "
                               "WHERE table_name = 'labels'"))
     assert kinds["urgency"] == "double precision" and kinds["needs_review"] == "boolean"
@@ -305,7 +307,7 @@ def test_rows_in_different_from_rows_out_plus_quarantined_exits_1(sqlite_db,
     monkeypatch.setattr(sql, "write_chunk",
                         lambda conn, tables, good, bad: real(conn, tables, good[1:], bad))
     code, out = score(url)
-    assert code == 1 and "has 39 rows but" in out
+    assert code == 1 and "has 40 rows but" in out
 
 
 def test_postgres_permission_denied_is_an_environment_error(pg_url: str) -> None:

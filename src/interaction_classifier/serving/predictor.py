@@ -31,7 +31,14 @@ from interaction_classifier.text.cues import Cue, CueMatcher
 from interaction_classifier.text.language import is_foreign
 from interaction_classifier.text.longtext import HEAD_SHARE, LongTextPolicy
 from interaction_classifier.text.replies import reply_body
-from interaction_classifier.text.validate import EMPTY, REASONS, UNDECODABLE, text_list, text_status
+from interaction_classifier.text.validate import (
+    EMPTY,
+    REASONS,
+    TOO_LARGE,
+    UNDECODABLE,
+    text_list,
+    text_status,
+)
 
 if TYPE_CHECKING:  # pandas is imported by predict_batch only: predict() never needs it
     import pandas as pd
@@ -119,6 +126,8 @@ class Predictor:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, not {type(text).__name__}")
         status = text_status(text)
+        if status == TOO_LARGE:
+            return Prepared("", [], [f"needs review: {REASONS[TOO_LARGE]}"], True)
         reasons = [f"needs review: {REASONS[UNDECODABLE]}"] if status == UNDECODABLE else []
         if status == UNDECODABLE:
             text = text.encode("utf-8", "replace").decode("utf-8")

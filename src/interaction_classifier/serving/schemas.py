@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from interaction_classifier.text.validate import OK, REASONS
 
-Status = Literal["ok", "missing_text", "non_text", "empty_text", "undecodable"]
+Status = Literal["ok", "missing_text", "non_text", "empty_text", "undecodable", "too_large"]
 assert set(REASONS) | {OK} == set(Status.__args__)  # type: ignore[attr-defined]
 
 TEXT_DOC = ("The message. Anything but a non-empty string (null, a number, whitespace, a "

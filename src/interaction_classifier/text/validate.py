@@ -4,7 +4,9 @@ the HTTP service and the MLflow pyfunc all ask :func:`text_status` what a value 
 Statuses: ``ok``; ``missing_text`` (None, NaN, pandas NA); ``non_text`` (a number, bool,
 list...; bytes that are UTF-8 count as text); ``empty_text`` (empty or whitespace only);
 ``undecodable`` (bytes that are not UTF-8, U+FFFD which readers put in their place, or a lone
-surrogate, which no file can hold: writing it would crash the output). Each entry point then
+surrogate, which no file can hold: writing it would crash the output); ``too_large`` (over
+:data:`MAX_TEXT_CHARS` characters: not a message but a pasted dump or attachment, of which the
+long-message policy would read under 1%). Each entry point then
 decides what a status means for it: the batch, the service and the pyfunc return a flagged
 row; ``predict`` raises ``TypeError`` for values that are not text and flags empty or
 undecodable text for review.
@@ -22,6 +24,10 @@ MISSING = "missing_text"
 NON_TEXT = "non_text"
 EMPTY = "empty_text"
 UNDECODABLE = "undecodable"
+TOO_LARGE = "too_large"
+# Texts up to this length are scored (over the model's max_chars on their head and tail,
+# text.longtext); longer ones are flagged, so that one dump cannot hold a worker's memory.
+MAX_TEXT_CHARS = 1_000_000
 
 # Why a value was not scored, one sentence per status (results, quarantine, docs).
 REASONS = {
@@ -30,6 +36,8 @@ REASONS = {
     EMPTY: "empty_text: empty or whitespace only",
     UNDECODABLE: "undecodable: the text holds bytes that are not UTF-8 (U+FFFD) or a lone "
                  "surrogate, which cannot be written to a file",
+    TOO_LARGE: f"too_large: over {MAX_TEXT_CHARS:,} characters, a dump or an attachment "
+               "rather than a message",
 }
 REPLACEMENT_CHAR = "\ufffd"
 _UNENCODABLE = re.compile("[\ud800-\udfff\ufffd]")
@@ -53,6 +61,8 @@ def text_status(value: Any) -> str:
             return UNDECODABLE
     if not isinstance(value, str):
         return NON_TEXT
+    if len(value) > MAX_TEXT_CHARS:
+        return TOO_LARGE
     if not value.strip():
         return EMPTY
     if not value.isascii() and _UNENCODABLE.search(value):
