@@ -50,6 +50,23 @@ LIGHT = {"features": {"embedding_weight": 0.0, "word_max_features": 20000,
 ROUND = 200
 
 
+def cache_parses() -> None:
+    """Every fit parses the same texts again: keep each text's spaCy Doc for the run (the
+    parse is deterministic, so results are those of an uncached run, only faster)."""
+    from interaction_classifier.features import frozen
+    from interaction_classifier.text import pipeline
+
+    original, cache = pipeline.parse_many, {}
+
+    def parse_many(texts, batch_size: int = 256):
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        cache.update(zip(missing, original(missing, batch_size), strict=True))
+        return iter([cache[t] for t in texts])
+
+    pipeline.parse_many = frozen.parse_many = parse_many
+
+
 def macro_f1(model, frame: pd.DataFrame) -> dict[str, float]:
     """Macro-F1 per head (urgency: the priority tier) over the rows labelled for it."""
     pred, _ = model.predict_frame(frame["text"].tolist())
@@ -137,6 +154,7 @@ def main() -> None:
         log = json.loads((OUT / "learning_loop.json").read_text())
         print(plot(log), plot(log, "gold"))
         return
+    cache_parses()
     cfg = load_config(DEFAULT_CONFIG, LIGHT)
     corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
     in_pool = ((corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,47 +13,6 @@ from rich.table import Table
 
 console = Console()
 COLOURS = {"stable": "green", "watch": "yellow", "act": "bold red", "n/a": "dim"}
-
-
-def training_reference(predictor: Any) -> dict[str, Any]:
-    """The model's ``reference.json`` (written at training time), checked against the
-    manifest's sha256 before use."""
-    from interaction_classifier.training.run import REFERENCE_FILE
-
-    path = Path(predictor.path) / REFERENCE_FILE
-    expected = predictor.manifest.get("files", {}).get(REFERENCE_FILE)
-    if expected is None or not path.is_file():
-        raise ValueError(f"model {predictor.version} has no {REFERENCE_FILE} (trained before "
-                         "drift references existed): score a reference batch and pass "
-                         "--reference FILE")
-    blob = path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != expected:
-        raise ValueError(f"{path}: checksum does not match the model's manifest")
-    return json.loads(blob)
-
-
-def profile(path: Path, predictor: Any, text_column: str) -> dict[str, Any]:
-    """The drift summary of a scored file, its OOV rate measured with the model."""
-    from interaction_classifier.loop.drift import sample_texts, summarise
-    from interaction_classifier.training.data import read_table
-
-    scored = read_table(path)
-    oov = predictor.model.oov_rate(sample_texts(scored[text_column])) \
-        if text_column in scored.columns else None
-    return summarise(scored, oov)
-
-
-def drift_report(scored: Path, reference: str, predictor: Any, text_column: str
-                 ) -> dict[str, Any]:
-    """``loop.drift.compare`` of the scored file against ``training`` or a scored FILE."""
-    from interaction_classifier.loop.drift import compare
-
-    if reference == "training":
-        ref, name = training_reference(predictor), f"the training profile of model " \
-            f"{predictor.version}"
-    else:
-        ref, name = profile(Path(reference), predictor, text_column), Path(reference).name
-    return compare(profile(scored, predictor, text_column), ref, name)
 
 
 def drift_cmd(
@@ -74,6 +32,7 @@ def drift_cmd(
     (stable / watch / act)."""
     from interaction_classifier.batch.report import render_drift
     from interaction_classifier.io import write_text
+    from interaction_classifier.loop.drift import drift_report
     from interaction_classifier.serving.predictor import load_model
     from interaction_classifier.training.data import DataError
 

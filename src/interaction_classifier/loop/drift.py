@@ -28,7 +28,10 @@ S3 clients, an analytics client); scipy is already a dependency.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +40,7 @@ from scipy.stats import chi2_contingency
 
 from interaction_classifier.loop.review import correctable_heads
 
+REFERENCE_FILE = "reference.json"  # in a model directory, written by train, checksummed
 EPS = 1e-4
 BINS = np.linspace(0.0, 1.0, 11)
 PSI_CUTS = (0.1, 0.25)
@@ -178,3 +182,39 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"head": "all", "measure": name.replace("_", " "), "value": value,
                      "verdict": m["verdict"]})
     return rows
+
+
+def training_reference(predictor: Any) -> dict[str, Any]:
+    """The model's ``reference.json`` (written at training time), checked against the
+    manifest's sha256 before use."""
+    path = Path(predictor.path) / REFERENCE_FILE
+    expected = predictor.manifest.get("files", {}).get(REFERENCE_FILE)
+    if expected is None or not path.is_file():
+        raise ValueError(f"model {predictor.version} has no {REFERENCE_FILE} (trained before "
+                         "drift references existed): score a reference batch and pass "
+                         "--reference FILE")
+    blob = path.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != expected:
+        raise ValueError(f"{path}: checksum does not match the model's manifest")
+    return json.loads(blob)
+
+
+def profile(path: Path, predictor: Any, text_column: str) -> dict[str, Any]:
+    """The drift summary of a scored file, its OOV rate measured with the model."""
+    from interaction_classifier.training.data import read_table
+
+    scored = read_table(path)
+    oov = predictor.model.oov_rate(sample_texts(scored[text_column])) \
+        if text_column in scored.columns else None
+    return summarise(scored, oov)
+
+
+def drift_report(scored: Path, reference: str, predictor: Any, text_column: str
+                 ) -> dict[str, Any]:
+    """``loop.drift.compare`` of the scored file against ``training`` or a scored FILE."""
+    if reference == "training":
+        ref, name = training_reference(predictor), f"the training profile of model " \
+            f"{predictor.version}"
+    else:
+        ref, name = profile(Path(reference), predictor, text_column), Path(reference).name
+    return compare(profile(scored, predictor, text_column), ref, name)

@@ -30,7 +30,6 @@ from interaction_classifier.io import write_text
 from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.training.config import TrainingConfig, write_config
 
-REFERENCE_FILE = "reference.json"  # the drift reference, checksummed by the manifest
 HEADER = ("# Written by interaction-classifier train; repeat the run with\n"
           "# interaction-classifier train --config {path} --output DIR\n")
 
@@ -181,6 +180,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     """Train, evaluate, save a signed model directory and optionally log an MLflow run."""
     from interaction_classifier.evaluation.card import write_card
     from interaction_classifier.evaluation.report import example_redactor, logged_examples
+    from interaction_classifier.loop.drift import REFERENCE_FILE
     from interaction_classifier.models.artifact import (
         artifact_fields,
         save_artifact,
