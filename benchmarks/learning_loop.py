@@ -146,6 +146,27 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     return path
 
 
+def table(log: dict, eval_name: str = "heldout_tweets") -> str:
+    """Markdown: per head and checkpoint, the strategy's macro-F1 (mean over its seeds)
+    beside random's mean and min-max over seeds, and whether the strategy beats random's
+    best seed."""
+    lines = ["| head | corrections | strategy | random mean [min, max] | strategy - random "
+             "mean | beats every random seed |", "|---|---|---|---|---|---|"]
+    runs = log["runs"]
+    for head in HEADS:
+        lines.append(f"| {head} | 0 | {log['start'][eval_name][head]:.3f} | | | |")
+        for n in sorted({r["corrections"] for r in runs}):
+            got = {arm: [r[eval_name][head] for r in runs if r["arm"] == arm
+                         and r["corrections"] == n] for arm in ("strategy", "random")}
+            if not got["strategy"] or not got["random"]:
+                continue
+            s, r = np.mean(got["strategy"]), got["random"]
+            lines.append(f"| {head} | {n} | {s:.3f} | {np.mean(r):.3f} [{min(r):.3f}, "
+                         f"{max(r):.3f}] | {s - np.mean(r):+.3f} | "
+                         f"{'yes' if min(got['strategy']) > max(r) else 'no'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -156,6 +177,7 @@ def main() -> None:
     if args.plot_only:
         log = json.loads((OUT / "learning_loop.json").read_text())
         print(plot(log), plot(log, "gold"))
+        print(table(log), "", table(log, "gold"), sep="\n")
         return
     cache_parses()
     cfg = load_config(DEFAULT_CONFIG, LIGHT)

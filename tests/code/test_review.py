@@ -141,3 +141,26 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert len(written) == 15 and written.loc[0, "topic"] == LABELS["topic"][0]
+
+
+def test_corrections_relabel_corpus_rows_skip_them_or_add_own_texts() -> None:
+    from interaction_classifier.config import HEADS
+    from interaction_classifier.training.corrections import apply_to_corpus
+
+    corpus = pd.DataFrame({"text": ["t1", "t2", "t3"], "source": ["twcs"] * 3,
+                           "source_id": ["1", "2", "3"], "split": ["train", "test", "train"],
+                           "interaction_type": ["question", pd.NA, "complaint"],
+                           "journey_stage": pd.NA, "sentiment": "neutral", "urgency": pd.NA,
+                           "label_origin": ["hand", pd.NA, "mapping"],
+                           "rule_ids": [pd.NA, pd.NA, "x"]}).astype("string")
+    notes = pd.DataFrame({"dataset": ["twcs", "twcs", ""], "source_id": ["2", "3", "T9"],
+                          "interaction_type": ["request", "", "compliment"],
+                          "journey_stage": ["experience", "", ""],
+                          "sentiment": ["negative", "", "positive"], "urgency": ["high", "", ""],
+                          "skip": ["", "1", ""], "origin": "review", "text": ["", "", "mine"]})
+    out = apply_to_corpus(corpus, notes, list(HEADS)).set_index("source_id")
+    assert list(out.index) == ["1", "2", "T9"]  # row 3 skipped
+    assert out.loc["2", "interaction_type"] == "request" and out.loc["2", "split"] == "test"
+    assert out.loc["2", "label_origin"] == "review" and out.loc["1", "label_origin"] == "hand"
+    assert out.loc["T9", "text"] == "mine" and out.loc["T9", "split"] == "train"
+    assert pd.isna(out.loc["T9", "journey_stage"]) and out.loc["T9", "source"] == "review"

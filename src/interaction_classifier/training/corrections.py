@@ -73,14 +73,15 @@ def apply_to_corpus(corpus: pd.DataFrame, notes: pd.DataFrame, heads: list[str]
     corpus = corpus.copy()
     where = {key: i for i, key in enumerate(zip(corpus["source"], corpus["source_id"],
                                                 strict=True))}
-    added, drop = [], []
+    added, drop, loaded = [], [], {}
     for _, note in notes.iterrows():
         pos = where.get((note["dataset"], note["source_id"]))
         if note["skip"] == "1":
             drop += [] if pos is None else [corpus.index[pos]]
             continue
         if pos is None:
-            added.append({"text": note["text"] or _registered_text(note), "split": "train",
+            added.append({"text": note["text"] or _registered_text(note, loaded),
+                          "split": "train",
                           "source": note["dataset"] or "review", "source_id": note["source_id"],
                           "label_origin": note["origin"], **_labels(note, heads)})
             continue
@@ -96,18 +97,22 @@ def apply_to_corpus(corpus: pd.DataFrame, notes: pd.DataFrame, heads: list[str]
     return corpus
 
 
-def _registered_text(note: pd.Series) -> str:
-    """The text of a registered dataset's row, read through the registry's loader."""
+def _registered_text(note: pd.Series, loaded: dict[str, dict[str, str]]) -> str:
+    """The text of a registered dataset's row, read through the registry's loader (each
+    dataset once per call of ``apply_to_corpus``: ``loaded``)."""
     if not note["dataset"]:
         raise ValueError(f"corrections: row {note['source_id']!r} has neither a registered "
                          "dataset nor a text")
-    from interaction_classifier.data.loaders import load
+    if note["dataset"] not in loaded:
+        from interaction_classifier.data.loaders import load
 
-    frame = load(note["dataset"])
-    hit = frame.loc[frame["source_id"].astype(str) == note["source_id"], "text"]
-    if hit.empty:
+        frame = load(note["dataset"])
+        loaded[note["dataset"]] = dict(zip(frame["source_id"].astype(str), frame["text"],
+                                           strict=True))
+    text = loaded[note["dataset"]].get(note["source_id"])
+    if text is None:
         raise ValueError(f"corrections: {note['dataset']} has no row {note['source_id']!r}")
-    return str(hit.iloc[0])
+    return str(text)
 
 
 def apply_to_table(frame: pd.DataFrame, split: pd.Series, notes: pd.DataFrame,
