@@ -51,6 +51,8 @@ LIGHT = {"features": {"embedding_weight": 0.0, "word_max_features": 20000,
          "model": {"max_rows_per_source": 1000, "exclude_blocks": {"interaction_type": []}}}
 VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
 ROUND = 200
+URGENCY_AWARE = True  # the strategy counts the urgency score's closeness to a cut-off
+RESULTS = "learning_loop.json"
 
 
 def cache_parses() -> None:
@@ -99,8 +101,9 @@ def arm(name: str, seed: int, start: pd.DataFrame, pool: pd.DataFrame, cfg, eval
         if name == "strategy":
             texts = pool["text"].iloc[left].tolist()
             scored, _ = model.predict_frame(texts)
+            cutoffs = model.priority_cutoffs() if URGENCY_AWARE else None
             chosen = left[select_for_review(scored, texts, list(CLASSIFIER_HEADS), ROUND,
-                                            seed)["position"].to_numpy()]
+                                            seed, cutoffs)["position"].to_numpy()]
         else:
             chosen = left[select_random(len(left), ROUND, seed * 1000 + r)]
         left = np.setdiff1d(left, chosen)
@@ -115,7 +118,7 @@ def arm(name: str, seed: int, start: pd.DataFrame, pool: pd.DataFrame, cfg, eval
 
 def save(log: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "learning_loop.json").write_text(json.dumps(log, indent=1) + "\n")
+    (OUT / RESULTS).write_text(json.dumps(log, indent=1) + "\n")
 
 
 def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
@@ -129,7 +132,10 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     start = {h: log["start"][eval_name][h] for h in HEADS}
     fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
     for ax, head in zip(axes, HEADS, strict=True):
-        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey")):
+        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey"),
+                             ("strategy_v1", "tab:orange")):
+            if name not in set(runs["arm"]):
+                continue
             part = runs[runs["arm"] == name].groupby("corrections")[head]
             x = [0, *part.mean().index]
             ax.plot(x, [start[head], *part.mean()], "o-", color=colour, label=name)
@@ -168,14 +174,19 @@ def table(log: dict, eval_name: str = "heldout_tweets") -> str:
 
 
 def main() -> None:
+    global RESULTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--strategy-seeds", type=int, default=1)
+    parser.add_argument("--arms", default="strategy,random",
+                        help="which arms to run (comma-separated)")
+    parser.add_argument("--results", default=RESULTS, help="JSON file name in docs/learning-loop")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
+    RESULTS = args.results
     if args.plot_only:
-        log = json.loads((OUT / "learning_loop.json").read_text())
+        log = json.loads((OUT / RESULTS).read_text())
         print(plot(log), plot(log, "gold"))
         print(table(log), "", table(log, "gold"), sep="\n")
         return
@@ -205,9 +216,10 @@ def main() -> None:
                      "seconds": round(time.perf_counter() - timer, 1)}, "runs": []}
     save(log)
     print(log["start"], flush=True)
-    for seed in range(1, args.strategy_seeds + 1):
+    arms = args.arms.split(",")
+    for seed in range(1, args.strategy_seeds + 1 if "strategy" in arms else 1):
         arm("strategy", seed, start, pool, cfg, evals, args.rounds, start_model, log)
-    for seed in range(1, args.seeds + 1):
+    for seed in range(1, args.seeds + 1 if "random" in arms else 1):
         arm("random", seed, start, pool, cfg, evals, args.rounds, start_model, log)
     print(plot(log), plot(log, "gold"))
 
