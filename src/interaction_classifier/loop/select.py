@@ -31,6 +31,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
 
 DISAGREEMENT_BONUS = 0.25
 CANDIDATES = 10
@@ -114,8 +115,11 @@ def diverse_best(score: np.ndarray, texts: Sequence[str], n: int, seed: int
     if len(order) <= n:
         return order, np.arange(len(order))
     pool = order[: CANDIDATES * n]
-    vectors = text_vectors([texts[i] for i in pool], seed)
-    clusters = KMeans(n_clusters=n, n_init=1, random_state=seed).fit_predict(vectors)
+    # One thread: k-means on a few thousand short vectors is quick, and OpenMP threads
+    # spinning on a busy machine made it 10-20x slower (measured on the 2-core CI box).
+    with threadpool_limits(1):
+        vectors = text_vectors([texts[i] for i in pool], seed)
+        clusters = KMeans(n_clusters=n, n_init=1, random_state=seed).fit_predict(vectors)
     best: dict[int, int] = {}
     for pos, cluster in zip(pool, clusters, strict=True):  # pool is best-first
         best.setdefault(int(cluster), int(pos))
