@@ -8,7 +8,7 @@ the current model scores the rest of the pool, 200 rows are chosen (``loop.selec
 the model is refitted. Measured after 200, 400 and 600 corrections: macro-F1 per head on
 two fixed held-out sets never in the pool: the hand-labelled tweets of the *test* split
 (primary, in the pool's domain) and the gold set (``data/gold``). Random choice is repeated
-with several seeds; the strategy with several k-means seeds.
+with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds (default 1).
 
 The fit is the trainer's (``fit_default_model``) with a lighter config so one fit takes a
 few minutes on a shared CPU: ``configs/default.toml`` with no GloVe block (so no block left
@@ -18,8 +18,10 @@ them). Each text's spaCy parse is cached for the run. Usage:
 
     nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 3]
 
-Writes ``docs/learning-loop/learning_loop.json`` and ``docs/learning-loop/learning_loop.png``
-(``--plot-only`` redraws the plot from the JSON).
+Writes ``docs/learning-loop/learning_loop.json`` (``--results``) and one plot per evaluation
+set, ``learning_loop_<set>.png``; ``--plot-only`` redraws them from the JSON and prints the
+tables. ``--arms strategy --results other.json`` runs only the strategy into its own file,
+to set beside the random arms of an earlier run (the start model is seeded, so the same).
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ LIGHT = {"features": {"embedding_weight": 0.0, "word_max_features": 20000,
          "model": {"max_rows_per_source": 1000, "exclude_blocks": {"interaction_type": []}}}
 VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
 ROUND = 200
-URGENCY_AWARE = True  # the strategy counts the urgency score's closeness to a cut-off
 RESULTS = "learning_loop.json"
 
 
@@ -101,9 +102,8 @@ def arm(name: str, seed: int, start: pd.DataFrame, pool: pd.DataFrame, cfg, eval
         if name == "strategy":
             texts = pool["text"].iloc[left].tolist()
             scored, _ = model.predict_frame(texts)
-            cutoffs = model.priority_cutoffs() if URGENCY_AWARE else None
             chosen = left[select_for_review(scored, texts, list(CLASSIFIER_HEADS), ROUND,
-                                            seed, cutoffs)["position"].to_numpy()]
+                                            seed)["position"].to_numpy()]
         else:
             chosen = left[select_random(len(left), ROUND, seed * 1000 + r)]
         left = np.setdiff1d(left, chosen)
@@ -133,7 +133,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
     for ax, head in zip(axes, HEADS, strict=True):
         for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey"),
-                             ("strategy_v1", "tab:orange")):
+                             ("strategy_v2", "tab:orange")):
             if name not in set(runs["arm"]):
                 continue
             part = runs[runs["arm"] == name].groupby("corrections")[head]
@@ -152,7 +152,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     return path
 
 
-def table(log: dict, eval_name: str = "heldout_tweets") -> str:
+def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -> str:
     """Markdown: per head and checkpoint, the strategy's macro-F1 (mean over its seeds)
     beside random's mean and min-max over seeds, and whether the strategy beats random's
     best seed."""
@@ -162,14 +162,14 @@ def table(log: dict, eval_name: str = "heldout_tweets") -> str:
     for head in HEADS:
         lines.append(f"| {head} | 0 | {log['start'][eval_name][head]:.3f} | | | |")
         for n in sorted({r["corrections"] for r in runs}):
-            got = {arm: [r[eval_name][head] for r in runs if r["arm"] == arm
-                         and r["corrections"] == n] for arm in ("strategy", "random")}
-            if not got["strategy"] or not got["random"]:
+            got = {a: [r[eval_name][head] for r in runs if r["arm"] == a
+                       and r["corrections"] == n] for a in (arm, "random")}
+            if not got[arm] or not got["random"]:
                 continue
-            s, r = np.mean(got["strategy"]), got["random"]
+            s, r = np.mean(got[arm]), got["random"]
             lines.append(f"| {head} | {n} | {s:.3f} | {np.mean(r):.3f} [{min(r):.3f}, "
                          f"{max(r):.3f}] | {s - np.mean(r):+.3f} | "
-                         f"{'yes' if min(got['strategy']) > max(r) else 'no'} |")
+                         f"{'yes' if min(got[arm]) > max(r) else 'no'} |")
     return "\n".join(lines)
 
 
@@ -188,7 +188,9 @@ def main() -> None:
     if args.plot_only:
         log = json.loads((OUT / RESULTS).read_text())
         print(plot(log), plot(log, "gold"))
-        print(table(log), "", table(log, "gold"), sep="\n")
+        arms = sorted({r["arm"] for r in log["runs"]} - {"random"})
+        print(*(f"{arm} / {name}\n{table(log, name, arm)}\n" for arm in arms
+                for name in ("heldout_tweets", "gold")), sep="\n")
         return
     cache_parses()
     cfg = load_config(DEFAULT_CONFIG, LIGHT)

@@ -164,27 +164,3 @@ def test_corrections_relabel_corpus_rows_skip_them_or_add_own_texts() -> None:
     assert out.loc["2", "label_origin"] == "review" and out.loc["1", "label_origin"] == "hand"
     assert out.loc["T9", "text"] == "mine" and out.loc["T9", "split"] == "train"
     assert pd.isna(out.loc["T9", "journey_stage"]) and out.loc["T9", "source"] == "review"
-
-
-def test_urgency_near_a_cutoff_is_uncertain_and_export_reads_the_runs_cutoffs(
-        tmp_path: Path) -> None:
-    from interaction_classifier.loop.select import urgency_uncertainty
-
-    cutoffs = {"critical": 0.83, "high": 0.5, "normal": 0.17}
-    got = urgency_uncertainty(np.array([0.5, 0.17, 0.665, 0.0, 1.0]), cutoffs)
-    assert got[0] == got[1] == 1.0 and got[2] < 1e-9 and got[3] < 0.5 and got[4] < 0.5
-    scored = scored_frame(30).drop(columns=["status"])
-    scored["urgency"] = np.r_[0.5, np.full(29, 0.33)]  # only row 1 sits on a cut-off
-    scored["priority"] = "normal"
-    path = tmp_path / "run.scored.csv"
-    scored.to_csv(path, index=False)
-    (tmp_path / "run.scored.summary.json").write_text(
-        '{"thresholds": {"priority": {"critical": 0.83, "high": 0.5, "normal": 0.17}}}')
-    out = tmp_path / "review.csv"
-    result = CliRunner().invoke(app, ["review", "export", str(path), "--n", "5", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    review = pd.read_csv(out, dtype=str, keep_default_na=False)
-    assert set(review["correct_urgency"]) == {"normal"}
-    first = review.set_index("input_row").loc["1", "reasons"] if "1" in set(
-        review["input_row"]) else ""
-    assert "uncertain urgency (near a priority cut-off" in first

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -44,8 +43,8 @@ def export_cmd(
     if dataset and not id_column:
         raise _fail("--dataset needs --id-column (the dataset's source_id)")
     try:
-        rows = export_rows(read_table(scored), ExportOptions(
-            n, text_column, id_column, dataset, seed, run_cutoffs(scored)))
+        rows = export_rows(read_table(scored), ExportOptions(n, text_column, id_column, dataset,
+                                                             seed))
     except (DataError, ReviewError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -54,18 +53,6 @@ def export_cmd(
                          "correct_<head> columns (empty: undecided), set skip=1 for rows that "
                          "are not a customer message, then `interaction-classifier review "
                          f"import {output}`"))
-
-
-def run_cutoffs(scored: Path) -> dict[str, float] | None:
-    """The priority cut-offs the scoring run used, from its summary JSON beside the output
-    (``score`` writes it); None when there is none or the model has no urgency."""
-    from interaction_classifier.batch.formats import BatchError, sibling
-
-    try:
-        summary = sibling(scored, "summary", ".json")
-        return json.loads(summary.read_text())["thresholds"]["priority"] or None
-    except (BatchError, OSError, ValueError, KeyError):
-        return None
 
 
 def model_labels(model: Path | None, trust_unsigned: bool) -> dict[str, list[str]]:

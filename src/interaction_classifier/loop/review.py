@@ -52,7 +52,6 @@ class ExportOptions:
     id_column: str | None = None
     dataset: str | None = None
     seed: int = 13
-    cutoffs: dict[str, float] | None = None  # priority cut-offs of the scoring run
 
 
 def export_rows(scored: pd.DataFrame, opts: ExportOptions) -> pd.DataFrame:
@@ -67,8 +66,7 @@ def export_rows(scored: pd.DataFrame, opts: ExportOptions) -> pd.DataFrame:
     scored = scored.reset_index(drop=True)
     texts = scored[opts.text_column].fillna("").astype(str).tolist()
     heads = correctable_heads(scored)
-    chosen = select_for_review(scored, texts, scored_heads(scored), opts.n, opts.seed,
-                               opts.cutoffs)
+    chosen = select_for_review(scored, texts, scored_heads(scored), opts.n, opts.seed)
     rows = scored.iloc[chosen["position"]].reset_index(drop=True)
     out = pd.DataFrame({"review_rank": range(1, len(rows) + 1), "input_row": rows["input_row"]})
     if opts.id_column:

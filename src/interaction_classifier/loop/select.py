@@ -3,9 +3,8 @@
 The strategy, measured against random choice in ``benchmarks/learning_loop.py``:
 
 1. **Uncertainty per head**: 1 - margin (top minus second calibrated probability) of each
-   head, and for urgency the closeness of its score to a priority cut-off, averaged over
-   the heads. A row the model cannot decide between two labels is where one correction
-   moves the decision boundary.
+   head, averaged over the heads. A row the model cannot decide between two labels is where
+   one correction moves the decision boundary.
 2. **Disagreement**: with the cue rules (the labels the hand-written patterns support, the
    same rules the corpus builder uses) and between heads (a compliment the sentiment head
    calls negative, a complaint it calls positive). Each adds ``DISAGREEMENT_BONUS``.
@@ -23,7 +22,7 @@ lines of numpy and scikit-learn.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +33,7 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 DISAGREEMENT_BONUS = 0.25
-CANDIDATES = 10
+CANDIDATES = 3
 # interaction_type labels that contradict a sentiment label (between-head disagreement)
 CONFLICTS = {("compliment", "negative"), ("complaint", "positive")}
 _NON_WORD = re.compile(r"[^0-9a-z]+")
@@ -57,15 +56,6 @@ def margin_uncertainty(scored: pd.DataFrame, heads: Sequence[str]) -> pd.DataFra
         second = p[:, -2] if p.shape[1] > 1 else np.zeros(len(p))
         out[head] = 1.0 - (p[:, -1] - second)
     return pd.DataFrame(out, index=scored.index)
-
-
-def urgency_uncertainty(scores: np.ndarray, cutoffs: Mapping[str, float]) -> np.ndarray:
-    """1 when the urgency score sits on a priority cut-off, falling to 0 half-way to the
-    next one: the tier is a coin toss there (urgency has no per-tier probabilities)."""
-    cuts = np.sort(np.asarray(list(cutoffs.values()), dtype=float))
-    half = (np.diff(cuts).min() if len(cuts) > 1 else 0.5) / 2
-    distance = np.abs(np.asarray(scores, dtype=float)[:, None] - cuts[None, :]).min(axis=1)
-    return np.clip(1.0 - distance / half, 0.0, 1.0)
 
 
 def rule_disagreement(scored: pd.DataFrame, texts: Sequence[str], heads: Sequence[str]
@@ -131,17 +121,12 @@ def diverse_best(score: np.ndarray, texts: Sequence[str], n: int, seed: int
 
 
 def select_for_review(scored: pd.DataFrame, texts: Sequence[str], heads: Sequence[str],
-                      n: int, seed: int = 13, cutoffs: Mapping[str, float] | None = None
-                      ) -> pd.DataFrame:
+                      n: int, seed: int = 13) -> pd.DataFrame:
     """The ``n`` rows to review, best first: their position in ``scored`` (``position``),
-    ``score`` and ``reasons`` (why each was chosen). With the priority ``cutoffs``, the
-    urgency score counts as one more head (``urgency_uncertainty``)."""
+    ``score`` and ``reasons`` (why each was chosen)."""
     if n < 1:
         raise ValueError(f"--n must be at least 1, not {n}")
     uncertainty = margin_uncertainty(scored, heads)
-    if cutoffs and "urgency" in scored.columns:
-        scores = pd.to_numeric(scored["urgency"], errors="coerce").fillna(0.0).to_numpy()
-        uncertainty["urgency"] = urgency_uncertainty(scores, cutoffs)
     rules = rule_disagreement(scored, texts, heads)
     conflict = head_conflict(scored)
     score = uncertainty.mean(axis=1).to_numpy() + DISAGREEMENT_BONUS * (
@@ -157,9 +142,8 @@ def _reasons(pos: int, uncertainty: pd.DataFrame, rules: pd.DataFrame, conflict:
              cluster: int) -> str:
     """Why a row was chosen, e.g. ``uncertain journey_stage (margin 0.04); rules say ...``."""
     row = uncertainty.iloc[pos]
-    parts = [f"uncertain {h} ({'near a priority cut-off' if h == 'urgency' else 'margin'} "
-             f"{1 - row[h]:.2f})" for h in row.sort_values(ascending=False).index
-             if row[h] >= 0.5]
+    parts = [f"uncertain {h} (margin {1 - row[h]:.2f})" for h in row.sort_values(
+        ascending=False).index if row[h] >= 0.5]
     parts += [f"rules say {h}={rules[h].iat[pos]}" for h in rules.columns if rules[h].iat[pos]]
     if conflict.iat[pos]:
         parts.append("interaction_type contradicts sentiment")
