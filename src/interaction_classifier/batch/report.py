@@ -235,16 +235,36 @@ def context(summary: dict[str, Any], stats: dict[str, Any], top: pd.DataFrame,
     }
 
 
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("interaction_classifier.batch", "templates"),
+                       autoescape=True, undefined=StrictUndefined, trim_blocks=True,
+                       lstrip_blocks=True)
+
+
+def drift_context(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The drift section's data (``loop.drift.compare`` output), or None without a
+    reference."""
+    if report is None:
+        return None
+    from interaction_classifier.loop.drift import table_rows
+
+    return {**report, "table": table_rows(report)}
+
+
 def render(summary: dict[str, Any], stats: dict[str, Any], top: pd.DataFrame,
-           options: Any) -> str:
-    """The full HTML page as a string."""
-    env = Environment(loader=PackageLoader("interaction_classifier.batch", "templates"),
-                      autoescape=True, undefined=StrictUndefined, trim_blocks=True,
-                      lstrip_blocks=True)
-    return env.get_template("report.html.j2").render(context(summary, stats, top, options))
+           options: Any, drift: dict[str, Any] | None = None) -> str:
+    """The full HTML page as a string (with the drift section when ``drift`` is given)."""
+    return _environment().get_template("report.html.j2").render(
+        **context(summary, stats, top, options), drift=drift_context(drift))
+
+
+def render_drift(title: str, drift: dict[str, Any]) -> str:
+    """The drift section alone, as a page (``interaction-classifier drift --html``)."""
+    return _environment().get_template("drift_page.html.j2").render(
+        title=title, drift=drift_context(drift))
 
 
 def write_report(path: Path, summary: dict[str, Any], stats: dict[str, Any],
-                 top: pd.DataFrame, options: Any) -> None:
+                 top: pd.DataFrame, options: Any, drift: dict[str, Any] | None = None) -> None:
     """Render and write the report atomically."""
-    write_text(path, render(summary, stats, top, options))
+    write_text(path, render(summary, stats, top, options, drift))

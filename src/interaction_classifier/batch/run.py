@@ -45,6 +45,7 @@ from interaction_classifier.batch.report import write_report
 from interaction_classifier.batch.stats import merge_stats
 from interaction_classifier.batch.workers import JobConfig, Progress, score_all, start_pool
 from interaction_classifier.io import write_text
+from interaction_classifier.loop.drift import drift_report
 from interaction_classifier.models.artifact import ArtifactError
 from interaction_classifier.serving.predictor import Predictor, load_model
 from interaction_classifier.text.redact import Redactor
@@ -73,6 +74,7 @@ class ScoreOptions:
     max_record_lines: int = MAX_RECORD_LINES
     redact: tuple[str, ...] = ()
     redact_patterns: dict[str, str] = field(default_factory=dict)
+    drift_reference: str | None = None  # `training` or a scored file: the report's drift
 
     def resolved_output(self) -> Path:
         if self.output is not None:
@@ -289,7 +291,12 @@ def _finalise(options: ScoreOptions, output: Path, fin: Finaliser, settled: Plan
     summary["throughput"] = throughput
     if options.report is not None:
         top = settled.columns.unprefixed(fin.top_of_queue(50))
-        write_report(options.report, summary, stats, top, options)
+        try:  # the outputs are complete; a bad reference stops before the report
+            drift = None if options.drift_reference is None else drift_report(
+                output, options.drift_reference, settled.model, options.text_column)
+        except (ValueError, OSError) as exc:
+            raise BatchError(f"--drift-reference: {exc}") from exc
+        write_report(options.report, summary, stats, top, options, drift)
     return summary
 
 

@@ -48,6 +48,9 @@ def score_command(
         help="TIER=X: minimum urgency score of a priority tier (repeatable; overrides the "
              "model's default).")] = None,
     report: Annotated[Path | None, typer.Option(help="Also write an HTML report.")] = None,
+    drift_reference: Annotated[str | None, typer.Option(
+        help="Add a drift section to --report against `training` or a scored FILE "
+             "(docs/learning-loop.md).")] = None,
     output_prefix: Annotated[str, typer.Option(
         help="Prefix for every column the output adds (predictions, status, model_version, "
              "input_row...), to keep input columns with those names.")] = "",
@@ -84,6 +87,8 @@ def score_command(
         review = parse_assignments(review_threshold, "--review-threshold")
         priority = parse_assignments(priority_cutoff, "--priority-cutoff")
         patterns = parse_patterns(redact_pattern)
+        if drift_reference and (report is None or output_prefix):
+            raise BatchError("--drift-reference needs --report and no --output-prefix")
     except BatchError as exc:
         _fail(str(exc), exc)
     if is_database_url(input) or table or output_table:
@@ -101,6 +106,7 @@ def score_command(
     if engine != "local":
         unsupported = {"--workers": workers != 1, "--resume": resume, "--queue": queue,
                        "--queue-by": queue_by, "--report": report, "--id-column": id_column,
+                       "--drift-reference": drift_reference,
                        "--time-column": time_column, "--output-prefix": output_prefix,
                        "--max-record-lines": max_record_lines != MAX_RECORD_LINES,
                        "--redact": bool(redact or redact_column or redact_pattern)}
@@ -118,7 +124,7 @@ def score_command(
                            priority=priority, output_prefix=output_prefix,
                            max_record_lines=max_record_lines,
                            redact=redacted_columns(redact, text_column, redact_column, patterns),
-                           redact_patterns=patterns)
+                           redact_patterns=patterns, drift_reference=drift_reference)
 
     def say(message: str) -> None:
         if not quiet:

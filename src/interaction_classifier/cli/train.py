@@ -12,7 +12,7 @@ from rich.table import Table
 
 from interaction_classifier.cli.evaluate import print_report
 from interaction_classifier.cli.keys import KeyOption, signer_for
-from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR, RESOURCES
+from interaction_classifier.config import DEFAULT_CONFIG, MODELS_DIR, RESOURCES, read_toml
 
 corpus_app = typer.Typer(help="Build the labelled training corpus.", no_args_is_help=True)
 console = Console()
@@ -54,13 +54,19 @@ def corpus_stats(
 
 
 def cli_overrides(data: Path | None, text_column: str | None, label_column: list[str] | None,
-                  split_column: str | None, budget: float | None) -> dict[str, Any]:
-    """The command-line options as a config fragment merged over the config file."""
+                  split_column: str | None, budget: float | None,
+                  corrections: list[Path] | None = None, corpus: bool = False
+                  ) -> dict[str, Any]:
+    """The command-line options as a config fragment merged over the config file
+    (``--corrections`` go to ``[corpus]`` for a corpus config, else to ``[data]``)."""
     given = {"path": str(data) if data else None, "text_column": text_column,
              "label_columns": label_column or None, "split_column": split_column}
     overrides: dict[str, Any] = {}
     if any(v is not None for v in given.values()):
         overrides["data"] = {k: v for k, v in given.items() if v is not None}
+    if corrections:
+        table = "corpus" if corpus and data is None else "data"
+        overrides.setdefault(table, {})["corrections"] = [str(p.resolve()) for p in corrections]
     if budget is not None:
         overrides["search"] = {"budget_minutes": budget}
     return overrides
@@ -88,6 +94,9 @@ def train(
     log_examples: Annotated[bool, typer.Option(
         help="Keep example texts of confused labels in evaluation.json and MLflow, masked "
              "(text.redact); default: their row ids only.")] = False,
+    corrections: Annotated[list[Path] | None, typer.Option(
+        help="A corrections file from `review import` (repeatable): folded in with origin "
+             "`review`; its sha256 goes to the manifest and the registered version.")] = None,
 ) -> None:
     """Train a model from a config: the four-head default model (a `\\[corpus]` table)
     or a model on your own labels (`\\[data]`, or --data); evaluate, save and track it."""
@@ -101,7 +110,7 @@ def train(
     signer = signer_for(signing_key, unsigned)
     try:
         cfg = load_config(base, cli_overrides(data, text_column, label_column, split_column,
-                                              budget))
+                                              budget, corrections, "corpus" in read_toml(base)))
         result = run(cfg, output, track=track, config_path=base, signer=signer,
                      log_examples=log_examples)
     except (ConfigError, DataError, RegistryError, RuntimeError) as exc:

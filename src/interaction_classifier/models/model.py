@@ -290,6 +290,17 @@ class InteractionModel:
             stacked = self._stacked()
         return stacked.proba(X), cues
 
+    def oov_rate(self, texts: Sequence[str]) -> float:
+        """Share of the texts' word tokens (normalised as the word block reads them) missing
+        from the model's word vocabulary: words its training never saw (``loop.drift``)."""
+        from interaction_classifier.text.pipeline import prepare_many
+
+        with self._lock:  # spaCy is shared with prediction
+            normalised, _ = prepare_many(texts, self.featurizer.mark_negation)
+        vocabulary = self.featurizer.word.vocabulary
+        tokens = [token for text in normalised for token in text.split()]
+        return float(np.mean([t not in vocabulary for t in tokens])) if tokens else 0.0
+
     def predict_arrays(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
                        priority: Mapping[str, object] | None = None,
                        extra_cues: Sequence[list[Cue]] | None = None

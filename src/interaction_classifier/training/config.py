@@ -30,6 +30,8 @@ class CorpusSource(Strict):
     """The built corpus (``interaction-classifier corpus build``): the default model."""
 
     path: str = "data/corpus/corpus.parquet"
+    # Reviewed corrections (``review import`` files, paths or globs): training.corrections.
+    corrections: list[str] = Field(default_factory=list)
 
 
 class TableSource(Strict):
@@ -44,6 +46,7 @@ class TableSource(Strict):
     valid_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.2, gt=0, lt=1)
     min_examples_per_class: int = Field(5, ge=1)
+    corrections: list[str] = Field(default_factory=list)  # as in CorpusSource
 
     def resolved_path(self) -> Path:
         """The file to read: ``path`` (relative to the working directory) or the registry's."""
@@ -176,6 +179,11 @@ class TrainingConfig(Strict):
     def kind(self) -> str:
         """``default`` (corpus, four heads) or ``retrained`` (your labels)."""
         return "default" if self.corpus is not None else "retrained"
+
+    @property
+    def corrections(self) -> list[str]:
+        """The corrections files of the run's data source (``[corpus]`` or ``[data]``)."""
+        return (self.corpus or self.data).corrections
 
     def corpus_path(self) -> Path:
         return PROJECT_ROOT / self.corpus.path if self.corpus else Path()

@@ -23,11 +23,21 @@ def fit_heads(featurizer: TextFeaturizer, frame: pd.DataFrame, cfg: TrainingConf
     """Fit the featurizer on ``frame`` and one head per label column on its labelled rows."""
     featurizer.fit(frame["text"].tolist())
     X = featurizer.transform(frame["text"].tolist())
+    weights = origin_weights(frame, cfg.model.origin_weights)
     out = {}
     for h in cfg.data.label_columns:
         mask = frame[h].notna().to_numpy()
-        out[h] = fit_linear(h, X[mask], frame.loc[mask, h].to_numpy(), cfg.model, cfg.seed)
+        out[h] = fit_linear(h, X[mask], frame.loc[mask, h].to_numpy(), cfg.model, cfg.seed,
+                            None if weights is None else weights[mask])
     return out
+
+
+def origin_weights(frame: pd.DataFrame, weights: dict[str, float]) -> np.ndarray | None:
+    """Row weights by ``label_origin`` (reviewed corrections: ``review``); None when every
+    row counts once."""
+    if "label_origin" not in frame or not weights:
+        return None
+    return frame["label_origin"].map(weights).fillna(1.0).to_numpy(dtype=np.float64)
 
 
 def calibrate(featurizer: TextFeaturizer, heads: dict[str, LinearHead], valid: pd.DataFrame

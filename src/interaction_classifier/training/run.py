@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from interaction_classifier.config import PATTERNS_DIR
+from interaction_classifier.config import HEADS, PATTERNS_DIR
 from interaction_classifier.io import write_text
 from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.training.config import TrainingConfig, write_config
@@ -42,6 +42,7 @@ class TrainingData:
     split: pd.Series
     fingerprint: str
     source: str
+    corrections: dict[str, Any] | None = None
 
 
 @dataclass
@@ -67,7 +68,38 @@ def make_version(cfg: TrainingConfig, data_fingerprint: str,
 
 
 def load_data(cfg: TrainingConfig) -> TrainingData:
-    """The built corpus (its own split), or your table validated and split."""
+    """The built corpus (its own split), or your table validated and split; then the
+    reviewed corrections folded in (``training.corrections``)."""
+    data = _load_source(cfg)
+    if cfg.corrections:
+        data = with_corrections(cfg, data)
+    return data
+
+
+def with_corrections(cfg: TrainingConfig, data: TrainingData) -> TrainingData:
+    """The data with the config's corrections files applied, fingerprinted again, and the
+    files' sha256 recorded for the manifest."""
+    from interaction_classifier.data.corpus import fingerprint
+    from interaction_classifier.training import corrections as fold
+    from interaction_classifier.training.data import DataError, data_fingerprint
+
+    try:
+        paths = fold.correction_paths(cfg.corrections)
+        heads = list(cfg.data.label_columns) if cfg.data else list(HEADS)
+        notes = fold.read_corrections(paths, heads)
+        if cfg.corpus is not None:
+            frame = fold.apply_to_corpus(data.frame, notes, heads)
+            split, digest = frame["split"], fingerprint(frame)
+        else:
+            frame, split = fold.apply_to_table(data.frame, data.split, notes, heads)
+            digest = data_fingerprint(frame, heads)
+    except (OSError, ValueError) as exc:
+        raise DataError(str(exc)) from exc
+    info = {**fold.fingerprint(paths), "rows": len(notes)}
+    return TrainingData(frame, split, digest, data.source, info)
+
+
+def _load_source(cfg: TrainingConfig) -> TrainingData:
     if cfg.corpus is not None:
         from interaction_classifier.data.corpus import fingerprint, read_corpus
 
@@ -119,6 +151,17 @@ def describe_data(model: InteractionModel, data: TrainingData) -> dict[str, Any]
                                   for s in splits} for h in heads}}
 
 
+def reference_profile(model: InteractionModel, data: TrainingData, seed: int
+                      ) -> dict[str, Any]:
+    """The drift reference (``loop.drift.summarise``) of the model as evaluated, before any
+    refit: its predictions on up to 5,000 test rows, and their out-of-vocabulary rate."""
+    from interaction_classifier.loop.drift import sample_texts, summarise
+
+    texts = sample_texts(data.frame.loc[data.split == "test", "text"], seed)
+    scored, _ = model.predict_frame(texts)
+    return {**summarise(scored, model.oov_rate(texts)), "source": "training test split"}
+
+
 def resolve_signer(signer: Ed25519PrivateKey | Literal["configured"] | None
                    ) -> Ed25519PrivateKey | None:
     """The key a run signs with: ``"configured"`` loads the user's key (an error naming
@@ -137,6 +180,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     """Train, evaluate, save a signed model directory and optionally log an MLflow run."""
     from interaction_classifier.evaluation.card import write_card
     from interaction_classifier.evaluation.report import example_redactor, logged_examples
+    from interaction_classifier.loop.drift import REFERENCE_FILE
     from interaction_classifier.models.artifact import (
         artifact_fields,
         save_artifact,
@@ -161,6 +205,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     plots_dir = output_dir / "plots" if cfg.data is not None else \
         Path(tempfile.mkdtemp(prefix="ic-plots-"))
     report = evaluate(model, cfg, data, plots_dir)
+    reference = reference_profile(model, data, cfg.seed)
     if cfg.data is not None and cfg.model.refit == "all":
         from interaction_classifier.training.retrain import refit
 
@@ -173,6 +218,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     # Example texts (masked) only for your own data when asked: the corpus's are not ours.
     shown = logged_examples(report, log_examples and cfg.data is not None)
     write_text(output_dir / "evaluation.json", json.dumps(shown, indent=2) + "\n")
+    write_text(output_dir / REFERENCE_FILE, json.dumps(reference, indent=2) + "\n")
     manifest = {"name": "interaction-classifier", "kind": cfg.kind, "version": version,
                 "heads": {h: head.classes for h, head in model.heads.items()},
                 "thresholds": {"review": dict(model.abstain),
@@ -183,6 +229,8 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
                 "train_seconds": round(time.perf_counter() - started, 1),
                 "fit_seconds": round(fit_seconds, 1), "refit": cfg.model.refit,
                 "metrics": logged_examples(report, False)}
+    if data.corrections:
+        manifest["corrections"] = data.corrections
     manifest.update(artifact_fields(signer))
     if cfg.corpus is not None:
         from interaction_classifier.config import load_taxonomy

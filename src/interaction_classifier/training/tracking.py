@@ -131,7 +131,10 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
     with mlflow.start_run(run_name=f"{kind}-{manifest['version']}") as run:
         mlflow.log_params(sanitise(flat_params(params), names))
         mlflow.set_tags(sanitise({"model_version": manifest["version"], "kind": kind,
-                                  "heads": ",".join(manifest["heads"])}, names))
+                                  "heads": ",".join(manifest["heads"]),
+                                  **({"corrections_fingerprint": manifest["corrections"]
+                                      ["fingerprint"]} if "corrections" in manifest else {})},
+                                 names))
         metrics = {k: v for k, v in report.items() if k != "test_per_source"}
         mlflow.log_metrics(sanitise(flatten_metrics(metrics), names))
         mlflow.log_dict(names, NAMES_FILE)
@@ -145,6 +148,10 @@ def track_run(output_dir: Path, manifest: dict[str, Any], report: dict[str, Any]
             shutil.copytree(output_dir, copy)
             info = log_model_dir(copy, registered_model, trust_unsigned)
         version = str(info.registered_model_version)
+        if "corrections" in manifest:  # the registered version names what it learnt from
+            MlflowClient().set_model_version_tag(registered_model, version,
+                                                 "corrections_fingerprint",
+                                                 manifest["corrections"]["fingerprint"])
         champion = promote_if_better(registered_model, version, report["score"], "score")
     return {"run_id": run.info.run_id, "model_uri": info.model_uri,
             "registered_model": registered_model, "registered_version": version,

@@ -1,0 +1,230 @@
+"""The learning loop, simulated: corrections chosen by the review strategy vs at random.
+
+Pool: the hand-labelled customer tweets of the corpus's *train* split (``twcs``, origin
+``hand``). The start model is trained on the corpus with those rows unlabelled; each round
+the current model scores the rest of the pool, 200 rows are chosen (``loop.select``:
+``select_for_review`` or ``select_random``), their hand labels come back as corrections
+(origin ``review``, ``training.corrections.apply_to_corpus``, the code ``train`` uses) and
+the model is refitted. Measured after 200, 400 and 600 corrections: macro-F1 per head on
+two fixed held-out sets never in the pool: the hand-labelled tweets of the *test* split
+(primary, in the pool's domain) and the gold set (``data/gold``). Random choice is repeated
+with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds (default 1).
+
+The fit is the trainer's (``fit_default_model``) with a lighter config so one fit takes a
+few minutes on a shared CPU: ``configs/default.toml`` with no GloVe block (so no block left
+out of interaction_type), vocabularies of 20,000 word and 30,000 char n-grams, at most
+1,000 rows per (head, source) and 2,500 validation rows (every tweet of the split among
+them). Each text's spaCy parse is cached for the run. Usage:
+
+    nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 3]
+
+Writes ``docs/learning-loop/learning_loop.json`` (``--results``) and one plot per evaluation
+set, ``learning_loop_<set>.png``; ``--plot-only`` redraws them from the JSON and prints the
+tables. ``--arms strategy --results other.json`` runs only the strategy into its own file,
+to set beside the random arms of an earlier run (the start model is seeded, so the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from interaction_classifier.config import CLASSIFIER_HEADS, DEFAULT_CONFIG, HEADS, PATTERNS_DIR
+from interaction_classifier.data.gold import load_gold
+from interaction_classifier.loop.select import select_for_review, select_random
+from interaction_classifier.text.cues import CueMatcher
+from interaction_classifier.training.config import load_config
+from interaction_classifier.training.corrections import apply_to_corpus
+from interaction_classifier.training.default_model import fit_default_model
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "learning-loop"
+LIGHT = {"features": {"embedding_weight": 0.0, "word_max_features": 20000,
+                      "char_max_features": 30000},
+         "model": {"max_rows_per_source": 1000, "exclude_blocks": {"interaction_type": []}}}
+VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
+ROUND = 200
+RESULTS = "learning_loop.json"
+
+
+def cache_parses() -> None:
+    """Every fit parses the same texts again: keep each text's spaCy Doc for the run (the
+    parse is deterministic, so results are those of an uncached run, only faster)."""
+    from interaction_classifier.features import frozen
+    from interaction_classifier.text import pipeline
+
+    original, cache = pipeline.parse_many, {}
+
+    def parse_many(texts, batch_size: int = 256):
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        cache.update(zip(missing, original(missing, batch_size), strict=True))
+        return iter([cache[t] for t in texts])
+
+    pipeline.parse_many = frozen.parse_many = parse_many
+
+
+def macro_f1(model, frame: pd.DataFrame) -> dict[str, float]:
+    """Macro-F1 per head (urgency: the priority tier) over the rows labelled for it."""
+    pred, _ = model.predict_frame(frame["text"].tolist())
+    pred = pred.rename(columns={"urgency": "urgency_score", "priority": "urgency"})
+    out = {}
+    for head in HEADS:
+        mask = frame[head].notna() & (frame[head] != "")
+        out[head] = round(float(f1_score(frame.loc[mask, head], pred.loc[mask.to_numpy(), head],
+                                         average="macro")), 4)
+    return out
+
+
+def corrections(pool: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The pool rows at ``positions`` as a corrections table (ids + hand labels)."""
+    rows = pool.iloc[positions]
+    return pd.DataFrame({"dataset": rows["source"], "source_id": rows["source_id"],
+                         **{h: rows[h].fillna("") for h in HEADS}, "skip": "",
+                         "origin": "review", "text": ""})
+
+
+def arm(name: str, seed: int, start: pd.DataFrame, pool: pd.DataFrame, cfg, evals, rounds: int,
+        start_model, log: dict) -> None:
+    """One run of the loop; each round's metrics are appended to ``log`` and saved."""
+    corpus, model, left = start, start_model, np.arange(len(pool))
+    for r in range(1, rounds + 1):
+        timer = time.perf_counter()
+        if name == "strategy":
+            texts = pool["text"].iloc[left].tolist()
+            scored, _ = model.predict_frame(texts)
+            chosen = left[select_for_review(scored, texts, list(CLASSIFIER_HEADS), ROUND,
+                                            seed)["position"].to_numpy()]
+        else:
+            chosen = left[select_random(len(left), ROUND, seed * 1000 + r)]
+        left = np.setdiff1d(left, chosen)
+        corpus = apply_to_corpus(corpus, corrections(pool, chosen), list(HEADS))
+        model = fit_default_model(corpus, cfg, CueMatcher(PATTERNS_DIR), "sim")
+        log["runs"].append({"arm": name, "seed": seed, "corrections": r * ROUND,
+                            **{k: macro_f1(model, f) for k, f in evals.items()},
+                            "seconds": round(time.perf_counter() - timer, 1)})
+        save(log)
+        print(log["runs"][-1], flush=True)
+
+
+def save(log: dict) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / RESULTS).write_text(json.dumps(log, indent=1) + "\n")
+
+
+def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
+    """Macro-F1 per head against corrections: strategy vs random (mean, min-max band)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = pd.DataFrame([{**{k: v for k, v in r.items() if not isinstance(v, dict)},
+                          **{h: r[eval_name][h] for h in HEADS}} for r in log["runs"]])
+    start = {h: log["start"][eval_name][h] for h in HEADS}
+    fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
+    for ax, head in zip(axes, HEADS, strict=True):
+        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey"),
+                             ("strategy_v2", "tab:orange")):
+            if name not in set(runs["arm"]):
+                continue
+            part = runs[runs["arm"] == name].groupby("corrections")[head]
+            x = [0, *part.mean().index]
+            ax.plot(x, [start[head], *part.mean()], "o-", color=colour, label=name)
+            ax.fill_between(x, [start[head], *part.min()], [start[head], *part.max()],
+                            color=colour, alpha=0.2)
+        ax.set_title(head)
+        ax.set_xlabel("corrections")
+        ax.set_xticks([0, 200, 400, 600])
+    axes[0].set_ylabel(f"macro-F1 ({eval_name})")
+    axes[0].legend()
+    fig.tight_layout()
+    path = OUT / f"learning_loop_{eval_name}.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -> str:
+    """Markdown: per head and checkpoint, the strategy's macro-F1 (mean over its seeds)
+    beside random's mean and min-max over seeds, and whether the strategy beats random's
+    best seed."""
+    lines = ["| head | corrections | strategy | random mean [min, max] | strategy - random "
+             "mean | beats every random seed |", "|---|---|---|---|---|---|"]
+    runs = log["runs"]
+    for head in HEADS:
+        lines.append(f"| {head} | 0 | {log['start'][eval_name][head]:.3f} | | | |")
+        for n in sorted({r["corrections"] for r in runs}):
+            got = {a: [r[eval_name][head] for r in runs if r["arm"] == a
+                       and r["corrections"] == n] for a in (arm, "random")}
+            if not got[arm] or not got["random"]:
+                continue
+            s, r = np.mean(got[arm]), got["random"]
+            lines.append(f"| {head} | {n} | {s:.3f} | {np.mean(r):.3f} [{min(r):.3f}, "
+                         f"{max(r):.3f}] | {s - np.mean(r):+.3f} | "
+                         f"{'yes' if min(got[arm]) > max(r) else 'no'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    global RESULTS
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--strategy-seeds", type=int, default=1)
+    parser.add_argument("--arms", default="strategy,random",
+                        help="which arms to run (comma-separated)")
+    parser.add_argument("--results", default=RESULTS, help="JSON file name in docs/learning-loop")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args()
+    RESULTS = args.results
+    if args.plot_only:
+        log = json.loads((OUT / RESULTS).read_text())
+        print(plot(log), plot(log, "gold"))
+        arms = sorted({r["arm"] for r in log["runs"]} - {"random"})
+        print(*(f"{arm} / {name}\n{table(log, name, arm)}\n" for arm in arms
+                for name in ("heldout_tweets", "gold")), sep="\n")
+        return
+    cache_parses()
+    cfg = load_config(DEFAULT_CONFIG, LIGHT)
+    corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
+    in_pool = ((corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")
+               & (corpus["split"] == "train"))
+    pool = corpus[in_pool].reset_index(drop=True)
+    valid = corpus["split"] == "valid"
+    keep = valid & (corpus["source"] == "twcs")
+    keep |= valid & corpus.index.isin(corpus[valid & ~keep].sample(
+        n=VALID_ROWS - int(keep.sum()), random_state=13).index)
+    corpus = corpus[~valid | keep]
+    in_pool = in_pool[corpus.index]
+    start = corpus.copy()
+    start.loc[in_pool, list(HEADS)] = pd.NA
+    start.loc[in_pool, "label_origin"] = pd.NA
+    held = corpus[(corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")
+                  & (corpus["split"] == "test")]
+    evals = {"heldout_tweets": held, "gold": load_gold()}
+    timer = time.perf_counter()
+    start_model = fit_default_model(start, cfg, CueMatcher(PATTERNS_DIR), "sim")
+    log = {"pool": len(pool), "eval_rows": {k: len(v) for k, v in evals.items()},
+           "config": LIGHT, "round": ROUND,
+           "start": {**{k: macro_f1(start_model, f) for k, f in evals.items()},
+                     "seconds": round(time.perf_counter() - timer, 1)}, "runs": []}
+    save(log)
+    print(log["start"], flush=True)
+    arms = args.arms.split(",")
+    for seed in range(1, args.strategy_seeds + 1 if "strategy" in arms else 1):
+        arm("strategy", seed, start, pool, cfg, evals, args.rounds, start_model, log)
+    for seed in range(1, args.seeds + 1 if "random" in arms else 1):
+        arm("random", seed, start, pool, cfg, evals, args.rounds, start_model, log)
+    print(plot(log), plot(log, "gold"))
+
+
+if __name__ == "__main__":
+    main()
