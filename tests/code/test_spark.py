@@ -58,7 +58,7 @@ from interaction_classifier.batch import spark as ic_spark  # noqa: E402
 from interaction_classifier.batch import spark_run  # noqa: E402
 
 EXAMPLES = PROJECT_ROOT / "examples" / "messages.csv"
-ONE_MB = "a" * (1 << 20)
+ONE_MB = "a" * (1 << 20)  # over text.validate.MAX_TEXT_CHARS: too_large on both engines
 LABELS = ["interaction_type", "journey_stage", "sentiment", "priority", "needs_review",
           "status", "model_version"]
 
@@ -131,7 +131,7 @@ def test_parquet_parity_with_bad_rows(tmp_path: Path, spark: SparkSession) -> No
     local, remote, local_summary, summary = both(tmp_path, spark, source)
     assert_same_scores(local, remote, ["id"])
     assert summary["flagged_by_reason"] == local_summary["flagged_by_reason"] == {
-        "empty_text": 2, "missing_text": 1, "undecodable": 1}  # a long text is scored
+        "empty_text": 2, "missing_text": 1, "too_large": 1, "undecodable": 1}
     assert_quarantine(tmp_path, remote, summary)
 
 
@@ -160,7 +160,8 @@ def test_csv_parity_with_bad_rows(tmp_path: Path, spark: SparkSession) -> None:
     local, remote, local_summary, summary = both(tmp_path, spark, source)
     assert_same_scores(local, remote, ["ticket_id"])
     assert summary["flagged_by_reason"] == local_summary["flagged_by_reason"] == {
-        "empty_text": 2, "malformed_row": 1, "missing_text": 1, "undecodable": 1}
+        "empty_text": 2, "malformed_row": 1, "missing_text": 1, "too_large": 1,
+        "undecodable": 1}
     assert remote.loc[remote["ticket_id"] == "zeros-1", "text"].item() == "007"
     assert_quarantine(tmp_path, remote, summary)
 
@@ -195,7 +196,7 @@ def test_jsonl_parity_with_bad_rows_and_mixed_types(tmp_path: Path,
     assert_same_scores(local, remote, ["n", "text"])
     assert summary["flagged_by_reason"] == local_summary["flagged_by_reason"] == {
         "empty_text": 2, "malformed_json": 3, "missing_text": 2, "non_text": 3,
-        "undecodable": 1}
+        "too_large": 1, "undecodable": 1}
     assert remote.loc[remote["n"] == 3, "text"].item() == "42"
     assert remote["n"].dtype == "float64" and remote["vip"].dtype == "object"
     assert_quarantine(tmp_path, remote, summary)
