@@ -17,21 +17,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from spacy.attrs import IS_ALPHA, IS_PUNCT, LEMMA, LIKE_NUM, LOWER, ORTH
 from spacy.lang.en.stop_words import STOP_WORDS
-from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc
+from spacy.matcher import Matcher
 from spacy.vocab import Vocab
 
 from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.text.patterns import PatternError, PatternSpec, load_specs
-from interaction_classifier.text.pipeline import get_nlp, parse
+from interaction_classifier.text.tokens import TokenBatch, encode, token_offsets
 
 # Window size for unbounded repeats ("*", "+"): longer runs are not matched (documented cost).
 MAX_REPEAT = 6
@@ -58,11 +55,31 @@ class Cue:
 # (its rarest required token) occurs. It supports the subset below and rejects anything else.
 
 _ROW_ATTRS = {"LOWER": 0, "LEMMA": 1, "ORTH": 2, "LIKE_NUM": 3, "IS_ALPHA": 4, "IS_PUNCT": 5}
-_ROW_IDS = [LOWER, LEMMA, ORTH, LIKE_NUM, IS_ALPHA, IS_PUNCT]
 _STRING_ATTRS = ("LOWER", "LEMMA", "ORTH")
 _FLAG_ATTRS = ("LIKE_NUM", "IS_ALPHA", "IS_PUNCT")
 Row = tuple[int, ...]
-Check = Callable[[list[Row], Doc, int], bool]  # (rows, doc, position)
+Check = Callable[[list[Row], int], bool]  # (rows, position)
+SpanText = Callable[[int, int], str]  # (start, end) token positions -> the text they cover
+
+
+class _Identity:
+    """A string store whose keys are the strings: rows hold the strings themselves."""
+
+    @staticmethod
+    def add(value: str) -> str:
+        return value
+
+
+def token_row(token: str, info: object) -> Row:
+    """(lower, lemma, orth, like_num, is_alpha, is_punct) of one token (``text.tokens``)."""
+    return (info.lower, info.lemma, token, info.like_num, info.is_alpha, info.is_punct)
+
+
+def doc_rows(doc: object) -> tuple[list[Row], SpanText]:
+    """The rows and span texts of a spaCy ``Doc``: the reference pipeline's tokens matched
+    by the same engine (tests compare the two)."""
+    rows = [(t.lower_, t.lemma_, t.text, t.like_num, t.is_alpha, t.is_punct) for t in doc]
+    return rows, lambda a, b: doc[a:b].text
 
 
 def _string_check(attr: str, value: Any, strings) -> Check:
@@ -70,19 +87,18 @@ def _string_check(attr: str, value: Any, strings) -> Check:
     col = _ROW_ATTRS[attr]
     if isinstance(value, str):
         key = strings.add(value)
-        return lambda rows, _doc, i: rows[i][col] == key
+        return lambda rows, i: rows[i][col] == key
     if not isinstance(value, dict) or len(value) != 1:
         raise ValueError(f"unsupported {attr} test {value!r}")
     ((op, arg),) = value.items()
     if op in ("IN", "NOT_IN"):
         keys = frozenset(strings.add(v) for v in arg)
         if op == "IN":
-            return lambda rows, _doc, i: rows[i][col] in keys
-        return lambda rows, _doc, i: rows[i][col] not in keys
+            return lambda rows, i: rows[i][col] in keys
+        return lambda rows, i: rows[i][col] not in keys
     if op == "REGEX":
         regex = re.compile(arg)
-        getter = attrgetter(attr.lower() + "_")
-        return lambda _rows, doc, i: regex.search(getter(doc[i])) is not None
+        return lambda rows, i: regex.search(rows[i][col]) is not None
     raise ValueError(f"unsupported {attr} operator {op!r}")
 
 
@@ -91,7 +107,7 @@ def _flag_check(attr: str, value: Any) -> Check:
     if not isinstance(value, bool):
         raise ValueError(f"{attr} needs true or false")
     col = _ROW_ATTRS[attr]
-    return lambda rows, _doc, i: bool(rows[i][col]) == value
+    return lambda rows, i: bool(rows[i][col]) == value
 
 
 def compile_token(token: dict[str, Any], strings) -> Check:
@@ -108,7 +124,7 @@ def compile_token(token: dict[str, Any], strings) -> Check:
             raise ValueError(f"attribute {attr!r} is not supported by the cue matcher")
     if len(checks) == 1:
         return checks[0]
-    return lambda rows, doc, i: all(check(rows, doc, i) for check in checks)
+    return lambda rows, i: all(check(rows, i) for check in checks)
 
 
 def repeat_bounds(op: str | None) -> tuple[int, int]:
@@ -131,22 +147,22 @@ class CompiledPattern:
     anchor: frozenset[int] | None  # hashes of the anchor token's values
     before: int  # max tokens a match can span before the anchor token
 
-    def end_at(self, rows: list[Row], doc: Doc, start: int) -> int:
+    def end_at(self, rows: list[Row], start: int) -> int:
         """End of the longest-first match starting at ``start``, or -1."""
-        return self._step(rows, doc, 0, start)
+        return self._step(rows, 0, start)
 
-    def _step(self, rows: list[Row], doc: Doc, index: int, pos: int) -> int:
+    def _step(self, rows: list[Row], index: int, pos: int) -> int:
         """Backtracking over the repeat counts of step ``index``."""
         if index == len(self.steps):
             return pos
         check, low, high, negated = self.steps[index]
         count = 0
         while count < high and pos + count < len(rows):
-            if check(rows, doc, pos + count) == negated:
+            if check(rows, pos + count) == negated:
                 break
             count += 1
         for taken in range(count, low - 1, -1):
-            end = self._step(rows, doc, index + 1, pos + taken)
+            end = self._step(rows, index + 1, pos + taken)
             if end >= 0:
                 return end
         return -1
@@ -196,80 +212,155 @@ def compile_pattern(pattern_id: str, pattern: list[dict[str, Any]], strings) -> 
 
 
 class CueMatcher:
-    """Matches every pattern of a pattern directory against a text or a parsed Doc."""
+    """Matches every pattern of a pattern directory against texts, token batches
+    (``text.tokens``) or, as the reference, a spaCy ``Doc``."""
 
     def __init__(self, pattern_dir: Path | None = None) -> None:
         self.pattern_dir = Path(pattern_dir) if pattern_dir is not None else PATTERNS_DIR
-        # Its own vocabulary, not the pipeline's: matching compares hashes, which every
-        # vocabulary shares, so the matcher keeps working (and keeps nothing alive) when
-        # text.get_nlp() replaces a grown pipeline.
-        self.vocab = Vocab()
+        self.vocab = Vocab()  # for spaCy's pattern schema check only
         self.specs = {s.id: s for s in load_specs(self.pattern_dir)}
         self._groups = list(dict.fromkeys(s.group for s in self.specs.values()))
         self._group_index = {g: i for i, g in enumerate(self._groups)}
-        self._phrases = PhraseMatcher(self.vocab, attr="LOWER")
+        self._phrases: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # first lower ->
         self._always: list[CompiledPattern] = []  # no anchor: tried at every position
-        self._by_anchor: dict[int, list[CompiledPattern]] = {}
+        self._by_anchor: dict[str, list[CompiledPattern]] = {}
+        # Requirements: a token test every match of a pattern passes somewhere (a required
+        # step's values); a text is tried for a pattern only if it passes all of them.
+        self._requirement_keys: dict[tuple[int, str], list[int]] = {}
+        self._requirement_of: list[int] = []  # requirement -> pattern index
+        self._ids = list(self.specs)
         for spec in self.specs.values():
             self._add(spec)
+        self._needed = np.bincount(self._requirement_of, minlength=len(self._ids))
+        self._unfiltered = {self._ids[i] for i in np.flatnonzero(self._needed == 0)}
+        self._requirements = sp.csr_matrix(
+            (np.ones(len(self._requirement_of)), (np.arange(len(self._requirement_of)),
+                                                  self._requirement_of)),
+            shape=(len(self._requirement_of), len(self._ids)))
+
+    def _require(self, spec: PatternSpec, tests: list[tuple[int, list[str]]]) -> None:
+        """Register the required token tests (column, values) of one pattern."""
+        index = self._ids.index(spec.id)
+        for col, values in tests:
+            requirement = len(self._requirement_of)
+            self._requirement_of.append(index)
+            for value in set(values):
+                self._requirement_keys.setdefault((col, value), []).append(requirement)
 
     def _add(self, spec: PatternSpec) -> None:
         """Validate one spec with spaCy's own schema, then register it; errors name the id."""
         try:
             if spec.phrase is not None:
-                self._phrases.add(spec.id, [get_nlp().make_doc(spec.phrase)])
+                lowers = tuple(t.lower() for t in encode([spec.phrase]).tokens_of(0))
+                if not lowers:
+                    raise ValueError("the phrase has no tokens")
+                self._phrases.setdefault(lowers[0], []).append((spec.id, lowers))
+                self._require(spec, [(0, [w]) for w in lowers])
                 return
             Matcher(self.vocab, validate=True).add(spec.id, [spec.pattern])
-            compiled = compile_pattern(spec.id, spec.pattern, self.vocab.strings)
+            compiled = compile_pattern(spec.id, spec.pattern, _Identity())
         except Exception as exc:  # spaCy raises MatchPatternError / ValueError subclasses
             message = f"{self.pattern_dir}: pattern {spec.id!r} is invalid: {exc}"
             raise PatternError(message) from exc
+        self._require(spec, [(_ROW_ATTRS[next(k for k in token if k != "OP")], values)
+                             for token in spec.pattern if token.get("OP") in (None, "+")
+                             and (values := _token_values(token)) is not None])
         if compiled.anchor is None:
             self._always.append(compiled)
         for key in compiled.anchor or ():
             self._by_anchor.setdefault(key, []).append(compiled)
 
-    def _starts(self, rows: list[Row]) -> dict[CompiledPattern, set[int]]:
-        """Each candidate pattern with the token positions where a match may start."""
-        starts: dict[CompiledPattern, set[int]] = {p: set(range(len(rows))) for p in self._always}
+    def _starts(self, rows: list[Row], allowed: set[str] | None
+                ) -> dict[CompiledPattern, set[int]]:
+        """Each candidate pattern (of ``allowed``, if given) with the token positions where a
+        match may start."""
+        starts: dict[CompiledPattern, set[int]] = {
+            p: set(range(len(rows))) for p in self._always if allowed is None or p.id in allowed}
         by_anchor = self._by_anchor
         for pos, row in enumerate(rows):
             for key in {row[0], row[1], row[2]}:
                 for pattern in by_anchor.get(key, ()):
+                    if allowed is not None and pattern.id not in allowed:
+                        continue
                     starts.setdefault(pattern, set()).update(
                         range(max(0, pos - pattern.before), pos + 1)
                     )
         return starts
 
-    def _raw_matches(self, doc: Doc) -> list[tuple[str, int, int]]:
+    def _raw_matches(self, rows: list[Row], allowed: set[str] | None
+                     ) -> list[tuple[str, int, int]]:
         """(pattern id, start, end) of every phrase and token-pattern match."""
-        strings = self.vocab.strings
-        hits = [(strings[m], a, b) for m, a, b in self._phrases(doc)]
-        rows = [tuple(r) for r in doc.to_array(_ROW_IDS).tolist()] if len(doc) else []
-        for pattern, positions in self._starts(rows).items():
+        hits = []
+        for pos, row in enumerate(rows):
+            for pattern_id, lowers in self._phrases.get(row[0], ()):
+                if allowed is not None and pattern_id not in allowed:
+                    continue
+                end = pos + len(lowers)
+                if end <= len(rows) and all(r[0] == w for r, w in
+                                            zip(rows[pos:end], lowers, strict=True)):
+                    hits.append((pattern_id, pos, end))
+        for pattern, positions in self._starts(rows, allowed).items():
             for start in sorted(positions):
-                end = pattern.end_at(rows, doc, start)
+                end = pattern.end_at(rows, start)
                 if end > start:
                     hits.append((pattern.id, start, end))
         return hits
 
-    def _doc(self, text_or_doc: str | Doc) -> Doc:
-        """Accept a Doc from :func:`get_nlp` (tokenised once) or raw text."""
-        return text_or_doc if isinstance(text_or_doc, Doc) else parse(text_or_doc)
+    def candidates(self, batch: TokenBatch, rows: list[Row]) -> list[set[str]]:
+        """Per text, the patterns whose required token tests all pass in it: (texts x
+        tokens) @ (tokens x requirements) @ (requirements x patterns), by sparse products."""
+        keys = self._requirement_keys
+        per_token = [sorted({r for col in range(3) for r in keys.get((col, row[col]), ())})
+                     for row in rows]
+        indptr = np.concatenate([[0], np.cumsum([len(r) for r in per_token])])
+        indices = np.fromiter((r for reqs in per_token for r in reqs), dtype=np.int64,
+                              count=int(indptr[-1]))
+        tokens = sp.csr_matrix((np.ones(len(indices)), indices, indptr),
+                               shape=(len(rows), len(self._requirement_of)))
+        texts = sp.csr_matrix((np.ones(len(batch.ids)), batch.ids, batch.ptr),
+                              shape=(len(batch), len(rows)))
+        present = texts @ tokens
+        present.data[:] = 1.0
+        passed = (present @ self._requirements).tocsr()
+        complete = passed.data == self._needed[passed.indices]
+        out = [set(self._unfiltered) for _ in range(len(batch))]
+        for i in range(len(batch)):
+            lo, hi = passed.indptr[i], passed.indptr[i + 1]
+            out[i].update(self._ids[j] for j in passed.indices[lo:hi][complete[lo:hi]])
+        return out
 
-    def match(self, text_or_doc: str | Doc) -> list[Cue]:
-        """Fired cues, one per pattern id, in order of appearance, negated cues suppressed."""
-        doc = self._doc(text_or_doc)
-        hits = sorted(self._raw_matches(doc), key=lambda h: (h[1], -h[2]))
+    def match_rows(self, rows: list[Row], span_text: SpanText,
+                   allowed: set[str] | None = None) -> list[Cue]:
+        """Fired cues, one per pattern id, in order of appearance, negated cues suppressed;
+        only the patterns ``allowed``, if given."""
+        hits = sorted(self._raw_matches(rows, allowed), key=lambda h: (h[1], -h[2]))
         spans = [(self.specs[pattern_id], start, end) for pattern_id, start, end in hits]
         blockers = [(s.head, a, b) for s, a, b in spans if s.lowers]
         cues: dict[str, Cue] = {}
         for spec, start, end in spans:
             if spec.id in cues or _blocked(spec, start, end, blockers):
                 continue
-            text = doc[start:end].text
+            text = span_text(start, end)
             cues[spec.id] = Cue(spec.id, spec.head, spec.label, spec.reason, text, spec.lowers)
         return list(cues.values())
+
+    def match_batch(self, batch: TokenBatch) -> list[list[Cue]]:
+        """:meth:`match_rows` for every text of a batch, each tried only for its
+        :meth:`candidates`."""
+        rows = [token_row(t, i) for t, i in zip(batch.vocab, batch.info, strict=True)]
+        out: list[list[Cue]] = [[] for _ in range(len(batch))]
+        for i, allowed in enumerate(self.candidates(batch, rows)):
+            if allowed:
+                out[i] = self.match_rows(
+                    [rows[t] for t in batch.ids[batch.ptr[i]: batch.ptr[i + 1]].tolist()],
+                    _Spans(batch.texts[i]), allowed)
+        return out
+
+    def match(self, text_or_doc: object) -> list[Cue]:
+        """Fired cues of one raw text (or of a spaCy ``Doc``, the reference tokens)."""
+        if isinstance(text_or_doc, str):
+            return self.match_batch(encode([text_or_doc]))[0]
+        return self.match_rows(*doc_rows(text_or_doc))
 
     def feature_names(self) -> list[str]:
         """One feature per (head, label[, lowers]) group, in pattern-file order."""
@@ -279,9 +370,9 @@ class CueMatcher:
         """The feature name a cue counts towards."""
         return self.specs[cue.id].group
 
-    def featurize(self, texts: Iterable[str | Doc]) -> sp.csr_matrix:
+    def featurize(self, texts: Iterable[str]) -> sp.csr_matrix:
         """Count of distinct fired patterns per group, one row per text."""
-        return self.count([self.match(item) for item in texts])
+        return self.count(self.match_batch(encode(list(texts))))
 
     def group_counts(self, cues: list[Cue]) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of one text's fired cue groups."""
@@ -299,6 +390,20 @@ class CueMatcher:
                                              ).astype(np.int32),
                               indptr.astype(np.int32)),
                              shape=(len(cue_lists), len(self._groups)))
+
+
+class _Spans:
+    """Span texts of one cleaned text; its token offsets are found on the first call only
+    (most texts fire no cue)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offsets: list[tuple[int, int]] | None = None
+
+    def __call__(self, start: int, end: int) -> str:
+        if self.offsets is None:
+            self.offsets = token_offsets(self.text)
+        return self.text[self.offsets[start][0]: self.offsets[end - 1][1]]
 
 
 def _blocked(spec: PatternSpec, start: int, end: int, blockers: list[tuple[str, int, int]]) -> bool:
