@@ -36,6 +36,7 @@ NEGATORS = frozenset({"never", "no", "nothing", "nowhere", "noone", "none", "not
 SCOPE_END = frozenset(".,:;!?")
 _JOINERS = frozenset({"\u200d", "\ufe0f"})
 _NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
+MAX_SPECIAL_TOKENS = 6  # the longest special case ("o.O", ":-)", "a.m.") spans fewer tokens
 DROP = ""  # the feature string of a token that no block reads (spaces, most punctuation)
 
 
@@ -135,7 +136,27 @@ def split_chunk(chunk: str) -> tuple[str, ...]:
     if chunk in r.specials:
         return r.specials[chunk]
     middle, prefixes, suffixes = _split_affixes(r, chunk)
-    return (*prefixes, *(_infix_split(r, middle) if middle else ()), *reversed(suffixes))
+    tokens = (*prefixes, *(_infix_split(r, middle) if middle else ()), *reversed(suffixes))
+    return _merge_specials(r, tokens) if len(tokens) > 1 else tokens
+
+
+def _merge_specials(r: Rules, tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """spaCy's special-case matcher: a run of tokens that spells a special case ("great:)"
+    -> "great", ":", ")" -> "great", ":)") is re-split as the special case says; the
+    longest run first, left to right."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for j in range(min(len(tokens), i + MAX_SPECIAL_TOKENS), i + 1, -1):
+            special = r.specials.get("".join(tokens[i:j]))
+            if special is not None:
+                out.extend(special)
+                i = j
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return tuple(out)
 
 
 @lru_cache(maxsize=CHUNK_CACHE_SIZE)
