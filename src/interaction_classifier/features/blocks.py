@@ -39,15 +39,16 @@ def word_ngrams(terms: np.ndarray, docs: np.ndarray, names: Sequence[str], n_doc
     key, key_names = terms.astype(np.int64), list(names)
     for n in range(1, hi + 1):
         if n > 1:
-            valid = docs[n - 1:] == docs[: len(docs) - n + 1]
-            pairs = key[: len(docs) - n + 1][valid] * len(names) + terms[n - 1:][valid]
+            starts = max(len(docs) - n + 1, 0)  # positions an n-gram can start at
+            valid = docs[n - 1:] == docs[:starts]
+            pairs = key[:starts][valid] * len(names) + terms[n - 1:][valid]
             distinct, inverse = np.unique(pairs, return_inverse=True)
             key_names = [f"{key_names[p]} {names[t]}" for p, t in
                          zip((distinct // len(names)).tolist(), (distinct % len(names)).tolist(),
                              strict=True)]
-            key = np.zeros(len(docs) - n + 1, dtype=np.int64)
+            key = np.zeros(starts, dtype=np.int64)
             key[valid] = inverse
-            at = docs[: len(docs) - n + 1][valid]
+            at = docs[:starts][valid]
             gram = inverse
         else:
             at, gram = docs, key
