@@ -17,7 +17,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.features import embeddings
 from interaction_classifier.features import frozen as vectors
-from interaction_classifier.features.blocks import select_vocabulary, word_ngrams
+from interaction_classifier.features.blocks import Entries, select_vocabulary, word_ngrams
 from interaction_classifier.features.embeddings import EmbeddingError, glove_files, load_glove
 from interaction_classifier.features.featurizer import TextFeaturizer
 from interaction_classifier.features.frozen import WordVectors
@@ -65,9 +65,9 @@ def test_blocks_equal_sklearn_analyzers(messages, monkeypatch, mark_negation: bo
     for block, docs in ((frozen.word, normalised), (frozen.char, chars)):
         reference = _sklearn(block.analyzer, block.ngram_range, docs, block.vocabulary)
         assert reference.nnz > 0
-        assert abs(block.counts(t) - reference).sum() == 0  # exactly the same counts
+        assert abs(block.counts(t).tocsr() - reference).sum() == 0  # exactly the same counts
         rows = _sklearn(block.analyzer, block.ngram_range, docs, block.vocabulary, block.idf)
-        assert np.abs((block.transform(t) - rows).toarray()).max() < 1e-6
+        assert np.abs((block.transform(t).tocsr() - rows).toarray()).max() < 1e-6
     assert X.shape == (len(texts), len(featurizer.feature_names())) and len(cues) == len(texts)
     names = featurizer.feature_names()
     lex = names.index("lex:pos")
@@ -122,12 +122,13 @@ def test_lexicon_block_agrees_with_vader_on_messages(messages) -> None:
 
 
 def test_word_ngrams_stay_inside_a_text() -> None:
-    counts, grams = word_ngrams(np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]), ["a", "b"], 3,
-                                (1, 2))
-    assert grams == ["a", "b", "a b"]
-    assert counts.toarray().tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]]
-    counts, grams = word_ngrams(np.array([0, 1]), np.array([0, 1]), ["a", "b"], 2, (2, 2))
-    assert grams == [] and counts.shape == (2, 0)
+    at, grams, strings = word_ngrams(np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]),
+                                     ["a", "b"], 3, (1, 2))
+    assert strings == ["a", "b", "a b"]
+    counts = Entries.summed(at, grams, (3, len(strings))).tocsr().toarray()
+    assert counts.tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]]
+    at, grams, strings = word_ngrams(np.array([0, 1]), np.array([0, 1]), ["a", "b"], 2, (2, 2))
+    assert strings == [] and len(at) == len(grams) == 0
 
 
 def test_single_prediction_imports_neither_sklearn_nor_pandas() -> None:
@@ -142,7 +143,7 @@ def test_word_vector_rows_are_scaled_means_of_known_words() -> None:
     vectors = WordVectors({"good": 0, "bad": 1, "day": 2},
                           np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float16), weight=2.0)
     t = analyse(encode(["good day unknownword", "nothing known here"]), False, True)
-    rows = vectors.transform(t).toarray()
+    rows = vectors.transform(t).tocsr().toarray()
     assert np.allclose(rows[0], 2.0 * np.array([2, 1]) / np.sqrt(5))
     assert not rows[1].any()
 
@@ -201,10 +202,10 @@ def test_char_rows_do_not_depend_on_the_word_cache(monkeypatch) -> None:
     featurizer = TextFeaturizer(word_min_df=1, char_min_df=1, use_cues=False).fit(texts)
     char = featurizer.freeze().char
     t = analyse(encode(texts), False, False)
-    rows = char.transform(t).toarray()
+    rows = char.transform(t).tocsr().toarray()
     monkeypatch.setattr(vectors, "WORD_CACHE_SIZE", 2)
     char.__dict__.pop("_word_columns")
-    assert np.array_equal(char.transform(t).toarray(), rows)
+    assert np.array_equal(char.transform(t).tocsr().toarray(), rows)
     assert len(char.__dict__["_word_columns"]) <= 2
     assert "_word_columns" not in char.__getstate__()
 
@@ -220,8 +221,9 @@ def test_vocabulary_limit_breaks_ties_alphabetically(messages) -> None:
     names = list(counts.get_feature_names_out())
     rng = np.random.default_rng(0)
     shuffled = rng.permutation(len(names))  # the column order must not matter either
-    vocabulary, idf = select_vocabulary(X[:, shuffled].tocsr(), [names[j] for j in shuffled],
-                                        1, 3000)
+    coo = X[:, shuffled].tocoo()
+    vocabulary, idf = select_vocabulary(Entries(coo.row, coo.col, coo.data, coo.shape),
+                                        [names[j] for j in shuffled], 1, 3000)
     totals = dict(zip(names, np.asarray(X.sum(axis=0)).ravel(), strict=True))
     kept = set(vocabulary)
     cut = min(totals[w] for w in kept)

@@ -3,39 +3,56 @@
 One implementation for fitting and inference. Word n-grams are built from the term ids of
 a batch (an n-gram is the pair of an (n-1)-gram id and a term id, made unique with numpy),
 so a string is made and looked up once per *distinct* n-gram of the batch. ``char_wb``
-n-grams never cross a word boundary, so a text's counts are (texts x words counts) @
-(words x n-gram counts), with each distinct word's n-grams computed once: the same counts
-scikit-learn's ``char_wb`` analyzer gives (``tests/model/test_features.py`` checks both).
+n-grams never cross a word boundary, so a text's counts are the product (texts x words
+counts) @ (words x n-gram counts), each distinct word's n-grams computed once: the same
+counts scikit-learn's ``char_wb`` analyzer gives (``tests/model/test_features.py`` checks
+both). Sparse data stays in numpy arrays (:class:`Entries`): building a scipy matrix costs
+~30 us of validation, ~30 of them were most of a single ``predict()``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-Counts = sp.csr_matrix  # (texts, distinct n-grams), float64
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def count_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int],
-                 weights: np.ndarray | None = None) -> Counts:
-    """Occurrence counts (or summed ``weights``) as CSR, duplicates summed, indices sorted."""
-    data = np.ones(len(rows)) if weights is None else weights
-    m = sp.csr_matrix((data, (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    return m
+@dataclass(frozen=True)
+class Entries:
+    """A sparse (texts x columns) matrix as summed entries sorted by text, then column."""
+
+    rows: np.ndarray  # int64
+    cols: np.ndarray  # int64
+    vals: np.ndarray  # float64
+    shape: tuple[int, int]
+
+    @classmethod
+    def summed(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int],
+               vals: np.ndarray | None = None) -> Entries:
+        """Entries with duplicate (row, column) pairs summed (``vals`` default 1 each)."""
+        vals = np.ones(len(rows)) if vals is None else np.asarray(vals, dtype=np.float64)
+        if not len(rows):
+            return cls(_EMPTY, _EMPTY, np.zeros(0), shape)
+        key, inverse = np.unique(rows * shape[1] + cols, return_inverse=True)
+        return cls(key // shape[1], key % shape[1], np.bincount(inverse, weights=vals), shape)
+
+    def tocsr(self) -> sp.csr_matrix:
+        """The scipy matrix (tests and fitting)."""
+        return sp.csr_matrix((self.vals, (self.rows, self.cols)), shape=self.shape)
 
 
 def word_ngrams(terms: np.ndarray, docs: np.ndarray, names: Sequence[str], n_docs: int,
-                ngram_range: tuple[int, int]) -> tuple[Counts, list[str]]:
-    """Counts of every word n-gram (``ngram_range``) of each text, and the distinct n-grams'
-    strings (terms joined by a space, as scikit-learn's word analyzer joins them).
-
-    ``terms`` are term ids (indices into ``names``) of the kept tokens in text order, and
-    ``docs`` their text index."""
+                ngram_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every word n-gram (``ngram_range``) occurrence as (text, distinct n-gram id), and the
+    distinct n-grams' strings (terms joined by a space, as scikit-learn's word analyzer
+    joins them). ``terms`` are term ids (indices into ``names``) of the kept tokens in text
+    order, ``docs`` their text index."""
     lo, hi = ngram_range
-    rows, cols, strings = [], [], []
+    rows, cols, strings = [_EMPTY], [_EMPTY], []
     key, key_names = terms.astype(np.int64), list(names)
     for n in range(1, hi + 1):
         if n > 1:
@@ -48,18 +65,14 @@ def word_ngrams(terms: np.ndarray, docs: np.ndarray, names: Sequence[str], n_doc
                              strict=True)]
             key = np.zeros(starts, dtype=np.int64)
             key[valid] = inverse
-            at = docs[:starts][valid]
-            gram = inverse
+            at, gram = docs[:starts][valid], inverse
         else:
             at, gram = docs, key
         if n >= lo:
             rows.append(at)
             cols.append(gram + len(strings))
             strings.extend(key_names)
-    if not rows:
-        return count_matrix(np.zeros(0, np.int64), np.zeros(0, np.int64), (n_docs, 0)), []
-    return count_matrix(np.concatenate(rows), np.concatenate(cols),
-                        (n_docs, len(strings))), strings
+    return np.concatenate(rows), np.concatenate(cols), strings
 
 
 def char_wb_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
@@ -73,42 +86,37 @@ def char_wb_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     return grams
 
 
-def words_by_columns(words: Sequence[str], columns_of: Callable[[str], np.ndarray],
-                     n_columns: int) -> Counts:
-    """(words x columns) counts from each word's column list (one entry per occurrence)."""
-    parts = [columns_of(w) for w in words]
-    indptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    indices = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    m = sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(words), n_columns))
-    m.sum_duplicates()
-    return m
+def word_product(docs: np.ndarray, words: np.ndarray, n_docs: int,
+                 columns: list[np.ndarray], n_columns: int) -> Entries:
+    """(texts x words counts) @ (words x columns counts): each text's words' column lists,
+    one per (text, word) pair weighted by its count, summed per (text, column)."""
+    pairs = Entries.summed(docs, words, (n_docs, len(columns)))
+    lengths = np.array([len(c) for c in columns], dtype=np.int64)
+    flat = np.concatenate(columns) if columns else _EMPTY
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    per_pair = lengths[pairs.cols]
+    offsets = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    cols = flat[np.repeat(starts[pairs.cols], per_pair) + offsets]
+    return Entries.summed(np.repeat(pairs.rows, per_pair), cols, (n_docs, n_columns),
+                          np.repeat(pairs.vals, per_pair))
 
 
-def fit_char_ngrams(words: Sequence[str], ngram_range: tuple[int, int]
-                    ) -> tuple[Counts, list[str]]:
-    """(words x distinct char n-grams) counts over every n-gram of ``words``, and the
-    n-grams: what fitting a char block selects its vocabulary from."""
-    index: dict[str, int] = {}
-    setdefault = index.setdefault
-
-    def columns_of(word: str) -> np.ndarray:
-        return np.array([setdefault(g, len(index)) for g in char_wb_grams(word, ngram_range)],
-                        dtype=np.int64)
-
-    parts = [columns_of(w) for w in words]
-    m = words_by_columns(words, dict(zip(words, parts, strict=True)).__getitem__, len(index))
-    return m, list(index)
+def char_columns(words: Sequence[str], ngram_range: tuple[int, int],
+                 column_of: Callable[[str], int | None]) -> list[np.ndarray]:
+    """Each word's ``char_wb`` n-gram columns (``column_of`` None: not a column)."""
+    return [np.array([j for g in char_wb_grams(w, ngram_range) if (j := column_of(g)) is not None],
+                     dtype=np.int64) for w in words]
 
 
-def select_vocabulary(counts: Counts, names: Sequence[str], min_df: int,
+def select_vocabulary(counts: Entries, names: Sequence[str], min_df: int,
                       max_features: int | None) -> tuple[dict[str, int], np.ndarray]:
     """The n-grams in at least ``min_df`` texts, the ``max_features`` most frequent of them
     (ties broken alphabetically: a stable sort, the same vocabulary on every CPU), columns in
     alphabetical order as scikit-learn orders them; and their smoothed idf
     (``ln((1 + n) / (1 + df)) + 1``, scikit-learn's default)."""
-    df = np.bincount(counts.indices, minlength=len(names))
-    totals = np.bincount(counts.indices, weights=counts.data, minlength=len(names))
-    kept = np.flatnonzero(df >= min_df)
+    df = np.bincount(counts.cols, minlength=len(names))
+    totals = np.bincount(counts.cols, weights=counts.vals, minlength=len(names))
+    kept = np.flatnonzero(df >= max(min_df, 1))
     order = sorted(kept.tolist(), key=names.__getitem__)
     if max_features is not None and len(order) > max_features:
         ranked = np.argsort(-totals[order], kind="stable")[:max_features]
@@ -118,14 +126,23 @@ def select_vocabulary(counts: Counts, names: Sequence[str], min_df: int,
     return {names[j]: c for c, j in enumerate(order)}, idf.astype(np.float64)
 
 
-def tfidf(counts: Counts, idf: np.ndarray, sublinear_tf: bool) -> sp.csr_matrix:
+def tfidf(counts: Entries, idf: np.ndarray, sublinear_tf: bool) -> Entries:
     """Sublinear tf (``1 + ln tf``), times idf, each row scaled to unit length."""
-    out = counts.astype(np.float64, copy=True)
-    if sublinear_tf:
-        np.log(out.data, out=out.data)
-        out.data += 1.0
-    out.data *= idf[out.indices]
-    norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
-    norms[norms == 0.0] = 1.0
-    out.data /= np.repeat(norms, np.diff(out.indptr))
-    return out
+    vals = np.log(counts.vals) + 1.0 if sublinear_tf else counts.vals.copy()
+    vals *= idf[counts.cols]
+    norms = np.sqrt(np.bincount(counts.rows, weights=vals * vals, minlength=counts.shape[0]))
+    if len(vals):
+        vals /= norms[counts.rows]
+    return Entries(counts.rows, counts.cols, vals, counts.shape)
+
+
+def stack(blocks: list[Entries]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Blocks side by side as CSR arrays (data, indices, indptr) and the column count."""
+    n_rows = blocks[0].shape[0]
+    offsets = np.concatenate([[0], np.cumsum([b.shape[1] for b in blocks])])
+    rows = np.concatenate([b.rows for b in blocks])
+    cols = np.concatenate([b.cols + o for b, o in zip(blocks, offsets, strict=False)])
+    vals = np.concatenate([b.vals for b in blocks])
+    order = np.argsort(rows, kind="stable")  # blocks are in column order already
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+    return vals[order], cols[order], indptr, int(offsets[-1])

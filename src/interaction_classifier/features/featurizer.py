@@ -16,10 +16,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from interaction_classifier.features.blocks import (
-    count_matrix,
-    fit_char_ngrams,
+    Entries,
+    char_columns,
     select_vocabulary,
     word_ngrams,
+    word_product,
 )
 from interaction_classifier.features.embeddings import fit_word_vectors
 from interaction_classifier.features.frozen import FrozenFeaturizer, NgramVocabulary
@@ -31,8 +32,9 @@ from interaction_classifier.text.tokens import TokenBatch, encode
 def fit_word_block(t: Terms, ngram_range: tuple[int, int], min_df: int,
                    max_features: int | None, sublinear_tf: bool) -> NgramVocabulary:
     """The word n-gram vocabulary and idf of a batch."""
-    counts, grams = word_ngrams(t.terms, t.docs, t.term_names, t.n_docs, ngram_range)
-    vocabulary, idf = select_vocabulary(counts, grams, min_df, max_features)
+    at, grams, strings = word_ngrams(t.terms, t.docs, t.term_names, t.n_docs, ngram_range)
+    counts = Entries.summed(at, grams, (t.n_docs, len(strings)))
+    vocabulary, idf = select_vocabulary(counts, strings, min_df, max_features)
     return NgramVocabulary("word", ngram_range, vocabulary, idf, sublinear_tf)
 
 
@@ -40,9 +42,10 @@ def fit_char_block(t: Terms, ngram_range: tuple[int, int], min_df: int,
                    max_features: int | None, sublinear_tf: bool) -> NgramVocabulary:
     """The ``char_wb`` n-gram vocabulary and idf of a batch: (texts x words) @ (words x
     n-grams) counts, each distinct word's n-grams made once."""
-    per_word, grams = fit_char_ngrams(t.char_words, ngram_range)
-    counts = count_matrix(t.docs, t.chars, (t.n_docs, len(t.char_words))) @ per_word
-    vocabulary, idf = select_vocabulary(counts.tocsr(), grams, min_df, max_features)
+    index: dict[str, int] = {}
+    columns = char_columns(t.char_words, ngram_range, lambda g: index.setdefault(g, len(index)))
+    counts = word_product(t.docs, t.chars, t.n_docs, columns, len(index))
+    vocabulary, idf = select_vocabulary(counts, list(index), min_df, max_features)
     return NgramVocabulary("char_wb", ngram_range, vocabulary, idf, sublinear_tf)
 
 

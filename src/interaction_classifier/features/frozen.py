@@ -16,11 +16,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from interaction_classifier.features.blocks import (
+    Entries,
     char_wb_grams,
-    count_matrix,
+    stack,
     tfidf,
     word_ngrams,
-    words_by_columns,
+    word_product,
 )
 from interaction_classifier.features.terms import Terms, analyse, lexicon_scores
 from interaction_classifier.text.cues import Cue, CueMatcher
@@ -113,21 +114,20 @@ class NgramVocabulary:
                 cache[word] = columns
         return columns
 
-    def counts(self, t: Terms) -> sp.csr_matrix:
+    def counts(self, t: Terms) -> Entries:
         """(texts x vocabulary) n-gram counts of a batch."""
         shape = (t.n_docs, len(self.vocabulary))
         if self.analyzer == "char_wb":
-            words = count_matrix(t.docs, t.chars, (t.n_docs, len(t.char_words)))
-            return words @ words_by_columns(t.char_words, self.word_columns, shape[1])
-        found, grams = word_ngrams(t.terms, t.docs, t.term_names, t.n_docs, self.ngram_range)
+            return word_product(t.docs, t.chars, t.n_docs,
+                                [self.word_columns(w) for w in t.char_words], shape[1])
+        at, grams, strings = word_ngrams(t.terms, t.docs, t.term_names, t.n_docs,
+                                         self.ngram_range)
         get = self.vocabulary.get
-        column = np.array([get(g, -1) for g in grams], dtype=np.int64)
-        coo = found.tocoo()
-        cols = column[coo.col]
-        keep = cols >= 0
-        return count_matrix(coo.row[keep], cols[keep], shape, coo.data[keep])
+        column = np.array([get(g, -1) for g in strings], dtype=np.int64)[grams]
+        keep = column >= 0
+        return Entries.summed(at[keep], column[keep], shape)
 
-    def transform(self, t: Terms) -> sp.csr_matrix:
+    def transform(self, t: Terms) -> Entries:
         """L2-normalised TF-IDF rows of a batch."""
         return tfidf(self.counts(t), self.idf, self.sublinear_tf)
 
@@ -160,15 +160,20 @@ class WordVectors:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(unpacked_state(state, "index"))
 
-    def transform(self, t: Terms) -> sp.csr_matrix:
-        """(texts x dim) mean vectors by one product: (texts x forms counts) @ vectors."""
+    def transform(self, t: Terms) -> Entries:
+        """(texts x dim) mean vectors: (texts x forms counts) @ vectors, the counts summed per
+        text with ``np.add.at``; only texts with a known word get a row."""
         get = self.index.get
-        rows = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)
-        known = np.flatnonzero(rows >= 0)
-        sums = t.form_counts()[:, known] @ self.vectors[rows[known]].astype(np.float64)
+        row_of = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)[t.forms]
+        known = row_of >= 0
+        sums = np.zeros((t.n_docs, self.vectors.shape[1]))
+        np.add.at(sums, t.docs[known], self.vectors[row_of[known]].astype(np.float64))
         norms = np.sqrt((sums * sums).sum(axis=1))
-        scale = np.where(norms > 0.0, self.weight / np.where(norms > 0.0, norms, 1.0), 0.0)
-        return sp.csr_matrix(sums * scale[:, None])
+        rows = np.flatnonzero(norms > 0.0)
+        dim = self.vectors.shape[1]
+        return Entries(np.repeat(rows, dim), np.tile(np.arange(dim), len(rows)),
+                       (sums[rows] * (self.weight / norms[rows])[:, None]).ravel(),
+                       (t.n_docs, dim))
 
 
 @dataclass(frozen=True)
@@ -269,23 +274,27 @@ class FrozenFeaturizer:
         blocks = self.text_blocks(analyse(batch, self.mark_negation, self.char_surface))
         if self.use_cues:
             blocks.insert(2, self._cue_block(matcher, cues))
-        X = sp.hstack(blocks, format="csr", dtype=np.float32)
-        return FeatureRows(X.data, X.indices.astype(np.int32), X.indptr.astype(np.int32),
-                           self.n_features), cues
+        data, indices, indptr, n = stack(blocks)
+        return FeatureRows(data.astype(np.float32), indices.astype(np.int32),
+                           indptr.astype(np.int32), n), cues
 
-    def text_blocks(self, t: Terms) -> list[sp.csr_matrix]:
+    def text_blocks(self, t: Terms) -> list[Entries]:
         """Every block but the cues, in column order."""
         blocks = [self.word.transform(t), self.char.transform(t)]
         if self.lexicon_weight:
-            blocks.append(sp.csr_matrix(lexicon_scores(t) * np.float32(self.lexicon_weight)))
+            scores = lexicon_scores(t) * np.float32(self.lexicon_weight)
+            blocks.append(Entries(np.repeat(np.arange(t.n_docs), 4),
+                                  np.tile(np.arange(4), t.n_docs),
+                                  scores.astype(np.float64).ravel(), (t.n_docs, 4)))
         if self.embedding is not None:
             blocks.append(self.embedding.transform(t))
         return blocks
 
-    def _cue_block(self, matcher: CueMatcher, cues: list[list[Cue]]) -> sp.csr_matrix:
-        counts = matcher.count(cues)
-        counts.data = np.log1p(counts.data)
-        return counts
+    def _cue_block(self, matcher: CueMatcher, cues: list[list[Cue]]) -> Entries:
+        """log(1 + distinct fired patterns) per cue group."""
+        rows, cols = matcher.group_entries(cues)
+        counts = Entries.summed(rows, cols, (len(cues), len(self.cue_names)))
+        return Entries(counts.rows, counts.cols, np.log1p(counts.vals), counts.shape)
 
     @property
     def needs_surface(self) -> bool:

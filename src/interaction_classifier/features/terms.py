@@ -14,7 +14,6 @@ from importlib import resources
 
 import numpy as np
 
-from interaction_classifier.features.blocks import count_matrix
 from interaction_classifier.text.tokens import DROP, NEGATION_SUFFIX, TokenBatch
 
 # VADER's constants (vaderSentiment 3.3.2): negation scalar, "!" and "?" emphasis, and the
@@ -55,10 +54,6 @@ class Terms:
         for d, i in zip(self.docs.tolist(), ids.tolist(), strict=True):
             out[d].append(names[i])
         return [" ".join(words) for words in out]
-
-    def form_counts(self) -> np.ndarray:
-        """(texts x surface forms) occurrence counts, CSR."""
-        return count_matrix(self.docs, self.forms, (self.n_docs, len(self.form_names)))
 
 
 def analyse(batch: TokenBatch, mark_negation: bool, char_surface: bool) -> Terms:

@@ -233,10 +233,6 @@ class CueMatcher:
             self._add(spec)
         self._needed = np.bincount(self._requirement_of, minlength=len(self._ids))
         self._unfiltered = {self._ids[i] for i in np.flatnonzero(self._needed == 0)}
-        self._requirements = sp.csr_matrix(
-            (np.ones(len(self._requirement_of)), (np.arange(len(self._requirement_of)),
-                                                  self._requirement_of)),
-            shape=(len(self._requirement_of), len(self._ids)))
 
     def _require(self, spec: PatternSpec, tests: list[tuple[int, list[str]]]) -> None:
         """Register the required token tests (column, values) of one pattern."""
@@ -307,26 +303,30 @@ class CueMatcher:
         return hits
 
     def candidates(self, batch: TokenBatch, rows: list[Row]) -> list[set[str]]:
-        """Per text, the patterns whose required token tests all pass in it: (texts x
-        tokens) @ (tokens x requirements) @ (requirements x patterns), by sparse products."""
+        """Per text, the patterns whose required token tests all pass in it: the product
+        (texts x tokens) @ (tokens x requirements) @ (requirements x patterns) on numpy
+        arrays, each distinct token's requirements looked up once."""
         keys = self._requirement_keys
         per_token = [sorted({r for col in range(3) for r in keys.get((col, row[col]), ())})
                      for row in rows]
-        indptr = np.concatenate([[0], np.cumsum([len(r) for r in per_token])])
-        indices = np.fromiter((r for reqs in per_token for r in reqs), dtype=np.int64,
-                              count=int(indptr[-1]))
-        tokens = sp.csr_matrix((np.ones(len(indices)), indices, indptr),
-                               shape=(len(rows), len(self._requirement_of)))
-        texts = sp.csr_matrix((np.ones(len(batch.ids)), batch.ids, batch.ptr),
-                              shape=(len(batch), len(rows)))
-        present = texts @ tokens
-        present.data[:] = 1.0
-        passed = (present @ self._requirements).tocsr()
-        complete = passed.data == self._needed[passed.indices]
+        lengths = np.array([len(r) for r in per_token], dtype=np.int64)
+        flat = np.fromiter((r for reqs in per_token for r in reqs), dtype=np.int64,
+                           count=int(lengths.sum()))
+        starts = np.cumsum(lengths) - lengths
+        pairs = np.unique(batch.doc_of() * len(rows) + batch.ids)  # distinct (text, token)
+        docs, tokens = pairs // max(len(rows), 1), pairs % max(len(rows), 1)
+        n_req = max(len(self._requirement_of), 1)
+        per_pair = lengths[tokens]
+        met = np.unique(np.repeat(docs, per_pair) * n_req
+                        + flat[_gather(starts[tokens], per_pair)])  # distinct (text, req)
+        patterns = np.asarray(self._requirement_of, dtype=np.int64)[met % n_req]
+        found, passed = np.unique((met // n_req) * len(self._ids) + patterns,
+                                  return_counts=True)
+        complete = found[passed == self._needed[found % len(self._ids)]]
         out = [set(self._unfiltered) for _ in range(len(batch))]
-        for i in range(len(batch)):
-            lo, hi = passed.indptr[i], passed.indptr[i + 1]
-            out[i].update(self._ids[j] for j in passed.indices[lo:hi][complete[lo:hi]])
+        for d, p in zip((complete // len(self._ids)).tolist(),
+                        (complete % len(self._ids)).tolist(), strict=True):
+            out[d].add(self._ids[p])
         return out
 
     def match_rows(self, rows: list[Row], span_text: SpanText,
@@ -374,6 +374,12 @@ class CueMatcher:
         """Count of distinct fired patterns per group, one row per text."""
         return self.count(self.match_batch(encode(list(texts))))
 
+    def group_entries(self, cue_lists: list[list[Cue]]) -> tuple[np.ndarray, np.ndarray]:
+        """(text, group column) of every fired cue, for the count features."""
+        rows = [i for i, cues in enumerate(cue_lists) for _ in cues]
+        cols = [self._group_index[self.group_of(c)] for cues in cue_lists for c in cues]
+        return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+
     def group_counts(self, cues: list[Cue]) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of one text's fired cue groups."""
         groups = Counter(self._group_index[self.group_of(c)] for c in cues)
@@ -404,6 +410,12 @@ class _Spans:
         if self.offsets is None:
             self.offsets = token_offsets(self.text)
         return self.text[self.offsets[start][0]: self.offsets[end - 1][1]]
+
+
+def _gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices ``starts[i] .. starts[i] + lengths[i]`` of every i, concatenated."""
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offsets
 
 
 def _blocked(spec: PatternSpec, start: int, end: int, blockers: list[tuple[str, int, int]]) -> bool:
