@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+# Above this many (word, column) entries a char block is multiplied by scipy (no sort).
+SCIPY_PRODUCT_ENTRIES = 5_000
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,20 @@ def char_wb_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
 
 def word_product(docs: np.ndarray, words: np.ndarray, n_docs: int,
                  columns: list[np.ndarray], n_columns: int) -> Entries:
-    """(texts x words counts) @ (words x columns counts): each text's words' column lists,
-    one per (text, word) pair weighted by its count, summed per (text, column)."""
+    """(texts x words counts) @ (words x columns counts). A small product (one message) is
+    gathered with numpy, each (text, word) pair's column list weighted by its count; a
+    large one is scipy's sparse product, which needs no sort."""
     pairs = Entries.summed(docs, words, (n_docs, len(columns)))
     lengths = np.array([len(c) for c in columns], dtype=np.int64)
     flat = np.concatenate(columns) if columns else _EMPTY
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if len(flat) > SCIPY_PRODUCT_ENTRIES:
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        per_word = sp.csr_matrix((np.ones(len(flat)), flat, indptr),
+                                 shape=(len(columns), n_columns))
+        product = (pairs.tocsr() @ per_word).tocsr()
+        return Entries(np.repeat(np.arange(n_docs), np.diff(product.indptr)),
+                       product.indices.astype(np.int64), product.data, (n_docs, n_columns))
+    starts = np.cumsum(lengths) - lengths
     per_pair = lengths[pairs.cols]
     offsets = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
     cols = flat[np.repeat(starts[pairs.cols], per_pair) + offsets]

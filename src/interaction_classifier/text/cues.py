@@ -28,7 +28,7 @@ from spacy.vocab import Vocab
 
 from interaction_classifier.config import PATTERNS_DIR
 from interaction_classifier.text.patterns import PatternError, PatternSpec, load_specs
-from interaction_classifier.text.tokens import TokenBatch, encode, token_offsets
+from interaction_classifier.text.tokens import TokenBatch, encode
 
 # Window size for unbounded repeats ("*", "+"): longer runs are not matched (documented cost).
 MAX_REPEAT = 6
@@ -351,9 +351,9 @@ class CueMatcher:
         out: list[list[Cue]] = [[] for _ in range(len(batch))]
         for i, allowed in enumerate(self.candidates(batch, rows)):
             if allowed:
-                out[i] = self.match_rows(
-                    [rows[t] for t in batch.ids[batch.ptr[i]: batch.ptr[i + 1]].tolist()],
-                    _Spans(batch.texts[i]), allowed)
+                ids = batch.ids[batch.ptr[i]: batch.ptr[i + 1]].tolist()
+                out[i] = self.match_rows([rows[t] for t in ids], _Spans(
+                    batch.texts[i], [batch.vocab[t] for t in ids]), allowed)
         return out
 
     def match(self, text_or_doc: object) -> list[Cue]:
@@ -399,17 +399,22 @@ class CueMatcher:
 
 
 class _Spans:
-    """Span texts of one cleaned text; its token offsets are found on the first call only
-    (most texts fire no cue)."""
+    """Span texts of one cleaned text, from its tokens; their offsets are found (one
+    ``str.find`` per token: tokens follow each other with only whitespace between) on the
+    first call only, as most texts fire no cue."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.offsets: list[tuple[int, int]] | None = None
+    def __init__(self, text: str, tokens: list[str]) -> None:
+        self.text, self.tokens = text, tokens
+        self.starts: list[int] | None = None
 
     def __call__(self, start: int, end: int) -> str:
-        if self.offsets is None:
-            self.offsets = token_offsets(self.text)
-        return self.text[self.offsets[start][0]: self.offsets[end - 1][1]]
+        if self.starts is None:
+            self.starts, at = [], 0
+            for token in self.tokens:
+                at = self.text.find(token, at)
+                self.starts.append(at)
+                at += len(token)
+        return self.text[self.starts[start]: self.starts[end - 1] + len(self.tokens[end - 1])]
 
 
 def _gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -180,23 +180,6 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def token_offsets(text: str) -> list[tuple[int, int]]:
-    """(start, end) character offsets of :func:`tokenize`'s tokens in ``text``."""
-    spans: list[tuple[int, int]] = []
-    for m in _CHUNK.finditer(text):
-        at = m.start()
-        if m.group(1):
-            for tok in cached_split(m.group(1)):
-                spans.append((at, at + len(tok)))
-                at += len(tok)
-        elif spans and text[at] == " ":
-            if m.end() - at > 1:
-                spans.append((at + 1, m.end()))
-        else:
-            spans.append((at, m.end()))
-    return spans
-
-
 @dataclass(frozen=True)
 class TokenInfo:
     """What every block reads of one distinct token string."""
