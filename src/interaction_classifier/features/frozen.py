@@ -161,16 +161,21 @@ class WordVectors:
         self.__dict__.update(unpacked_state(state, "index"))
 
     def transform(self, t: Terms) -> Entries:
-        """(texts x dim) mean vectors: (texts x forms counts) @ vectors, the counts summed per
-        text with ``np.add.at``; only texts with a known word get a row."""
+        """(texts x dim) mean vectors: (texts x forms counts) @ vectors, each text's known
+        words' vectors summed as one run (``np.add.reduceat``); only texts with a known word
+        get a row (the scaling to ``weight`` makes sum and mean the same)."""
         get = self.index.get
         row_of = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)[t.forms]
         known = row_of >= 0
-        sums = np.zeros((t.n_docs, self.vectors.shape[1]))
-        np.add.at(sums, t.docs[known], self.vectors[row_of[known]].astype(np.float64))
+        docs = t.docs[known]  # in text order: each text's vectors are one run
+        dim = self.vectors.shape[1]
+        sums = np.zeros((t.n_docs, dim))
+        if len(docs):
+            first = np.flatnonzero(np.concatenate([[True], docs[1:] != docs[:-1]]))
+            sums[docs[first]] = np.add.reduceat(
+                self.vectors[row_of[known]].astype(np.float64), first, axis=0)
         norms = np.sqrt((sums * sums).sum(axis=1))
         rows = np.flatnonzero(norms > 0.0)
-        dim = self.vectors.shape[1]
         return Entries(np.repeat(rows, dim), np.tile(np.arange(dim), len(rows)),
                        (sums[rows] * (self.weight / norms[rows])[:, None]).ravel(),
                        (t.n_docs, dim))

@@ -63,6 +63,7 @@ class CueMatcher:
         self._groups = list(dict.fromkeys(s.group for s in self.specs.values()))
         self._group_index = {g: i for i, g in enumerate(self._groups)}
         self._phrases: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # first lower ->
+        self._phrase_ids: set[str] = set()
         self._always: list[CompiledPattern] = []  # no anchor: tried at every position
         self._by_anchor: dict[str, list[CompiledPattern]] = {}
         # Requirements: a token test every match of a pattern passes somewhere (a required
@@ -92,6 +93,7 @@ class CueMatcher:
                 if not lowers:
                     raise ValueError("the phrase has no tokens")
                 self._phrases.setdefault(lowers[0], []).append((spec.id, lowers))
+                self._phrase_ids.add(spec.id)
                 self._require(spec, [(0, [w]) for w in lowers])
                 return
             Matcher(self.vocab, validate=True).add(spec.id, [spec.pattern])
@@ -128,8 +130,10 @@ class CueMatcher:
                      ) -> list[tuple[str, int, int]]:
         """(pattern id, start, end) of every phrase and token-pattern match."""
         hits = []
-        for pos, row in enumerate(rows):
-            for pattern_id, lowers in self._phrases.get(row[0], ()):
+        phrases = self._phrases if allowed is None or not allowed.isdisjoint(
+            self._phrase_ids) else {}
+        for pos, row in enumerate(rows if phrases else ()):
+            for pattern_id, lowers in phrases.get(row[0], ()):
                 if allowed is not None and pattern_id not in allowed:
                     continue
                 end = pos + len(lowers)
