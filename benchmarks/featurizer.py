@@ -50,36 +50,39 @@ def best_rate(fn: Callable[[], object], rows: int, repeats: int = 3) -> float:
     return rows / min(times)
 
 
+STAGES = {  # function name (and file) -> stage of predict_batch
+    ("tokens.py", "encode"): "tokenise (clean, chunks, token ids)",
+    ("terms.py", "analyse"): "terms (lemma/form ids, negation)",
+    ("blocks.py", "word_ngrams"): "word n-grams",
+    ("blocks.py", "word_product"): "char_wb n-grams",
+    ("blocks.py", "tfidf"): "tf-idf weighting",
+    ("terms.py", "lexicon_scores"): "lexicon block",
+    ("frozen.py", "mean_vectors"): "GloVe mean",
+    ("cues.py", "match_batch"): "cue matcher",
+    ("blocks.py", "stack"): "stacking the blocks",
+    ("model.py", "proba"): "heads (one product, softmax)",
+    ("language.py", "detect_language"): "language detection",
+}
+
+
 def block_shares(model: object, texts: list[str]) -> dict[str, float]:
-    """Seconds of each stage of predict_batch's featurizer on ``texts``."""
-    import scipy.sparse as sp
+    """Seconds of each stage inside one profiled predict_batch (cProfile's cumulative times;
+    the profiler slows Python-heavy stages more than numpy ones)."""
+    import cProfile
+    import pstats
 
-    from interaction_classifier.features.terms import analyse, lexicon_scores
-    from interaction_classifier.text.tokens import encode
-
-    f = model.model.featurizer
-    matcher = model.model.matcher
+    profile = cProfile.Profile()
+    profile.enable()
+    model.predict_batch(texts)
+    profile.disable()
+    stats = pstats.Stats(profile).stats
     out: dict[str, float] = {}
-
-    def timed(name: str, fn: Callable[[], object]) -> object:
-        t = time.perf_counter()
-        value = fn()
-        out[name] = time.perf_counter() - t
-        return value
-
-    batch = timed("tokenise (clean, chunks, token ids)", lambda: encode(texts))
-    terms = timed("terms (lemma/form ids, negation)",
-                  lambda: analyse(batch, f.mark_negation, f.char_surface))
-    timed("word n-gram TF-IDF", lambda: f.word.transform(terms))
-    timed("char_wb n-gram TF-IDF", lambda: f.char.transform(terms))
-    timed("lexicon block", lambda: lexicon_scores(terms))
-    if f.embedding is not None:
-        timed("GloVe mean", lambda: f.embedding.transform(terms))
-    cues = timed("cue matcher", lambda: matcher.match_batch(batch))
-    timed("cue counts + stacking", lambda: sp.hstack([matcher.count(cues)], format="csr"))
-    timed("predict_batch (all)", lambda: model.predict_batch(texts))
-    out["rest of predict_batch (heads, language, frame)"] = out["predict_batch (all)"] - sum(
-        v for k, v in out.items() if k != "predict_batch (all)")
+    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
+        stage = STAGES.get((path.rsplit("/", 1)[-1], name))
+        if stage is not None:
+            out[stage] = out.get(stage, 0.0) + cumulative
+    total = max(v[3] for k, v in stats.items() if k[2] == "predict_batch")
+    out["predict_batch (all, profiled)"] = total
     return out
 
 
@@ -188,7 +191,7 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"| {name} | {rate:,.0f} | {base / rate:.2f} |")
     shares = block_shares(model, texts)
-    total = shares["predict_batch (all)"]
+    total = shares["predict_batch (all, profiled)"]
     print("| predict_batch stage | s | share |\n|---|---:|---:|")
     for name, seconds in shares.items():
         print(f"| {name} | {seconds:.3f} | {seconds / total:.0%} |")

@@ -143,7 +143,7 @@ def test_word_vector_rows_are_scaled_means_of_known_words() -> None:
     vectors = WordVectors({"good": 0, "bad": 1, "day": 2},
                           np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float16), weight=2.0)
     t = analyse(encode(["good day unknownword", "nothing known here"]), False, True)
-    rows = vectors.transform(t).tocsr().toarray()
+    rows = vectors.mean_vectors(t).tocsr().toarray()
     assert np.allclose(rows[0], 2.0 * np.array([2, 1]) / np.sqrt(5))
     assert not rows[1].any()
 

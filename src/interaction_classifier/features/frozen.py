@@ -160,7 +160,7 @@ class WordVectors:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(unpacked_state(state, "index"))
 
-    def transform(self, t: Terms) -> Entries:
+    def mean_vectors(self, t: Terms) -> Entries:
         """(texts x dim) mean vectors: (texts x forms counts) @ vectors, each text's known
         words' vectors summed as one run (``np.add.reduceat``); only texts with a known word
         get a row (the scaling to ``weight`` makes sum and mean the same)."""
@@ -292,7 +292,7 @@ class FrozenFeaturizer:
                                   np.tile(np.arange(4), t.n_docs),
                                   scores.astype(np.float64).ravel(), (t.n_docs, 4)))
         if self.embedding is not None:
-            blocks.append(self.embedding.transform(t))
+            blocks.append(self.embedding.mean_vectors(t))
         return blocks
 
     def _cue_block(self, matcher: CueMatcher, cues: list[list[Cue]]) -> Entries:
