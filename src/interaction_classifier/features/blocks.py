@@ -147,12 +147,18 @@ def tfidf(counts: Entries, idf: np.ndarray, sublinear_tf: bool) -> Entries:
 
 
 def stack(blocks: list[Entries]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Blocks side by side as CSR arrays (data, indices, indptr) and the column count."""
+    """Blocks side by side as CSR arrays (data, indices, indptr) and the column count. Each
+    block's entries are sorted by row, so every entry's place is computed, not sorted for:
+    its row's start, the entries earlier blocks put in that row, and its rank in its own."""
     n_rows = blocks[0].shape[0]
-    offsets = np.concatenate([[0], np.cumsum([b.shape[1] for b in blocks])])
-    rows = np.concatenate([b.rows for b in blocks])
-    cols = np.concatenate([b.cols + o for b, o in zip(blocks, offsets, strict=False)])
-    vals = np.concatenate([b.vals for b in blocks])
-    order = np.argsort(rows, kind="stable")  # blocks are in column order already
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
-    return vals[order], cols[order], indptr, int(offsets[-1])
+    counts = [np.bincount(b.rows, minlength=n_rows) for b in blocks]
+    indptr = np.concatenate([[0], np.cumsum(np.sum(counts, axis=0))]).astype(np.int64)
+    data, indices = np.empty(indptr[-1]), np.empty(indptr[-1], dtype=np.int64)
+    before, offset = np.zeros(n_rows, dtype=np.int64), 0
+    for block, count in zip(blocks, counts, strict=True):
+        rank = np.arange(len(block.rows)) - (np.cumsum(count) - count)[block.rows]
+        place = indptr[block.rows] + before[block.rows] + rank
+        data[place], indices[place] = block.vals, block.cols + offset
+        before += count
+        offset += block.shape[1]
+    return data, indices, indptr, offset

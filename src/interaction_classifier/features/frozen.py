@@ -161,19 +161,17 @@ class WordVectors:
         self.__dict__.update(unpacked_state(state, "index"))
 
     def mean_vectors(self, t: Terms) -> Entries:
-        """(texts x dim) mean vectors: (texts x forms counts) @ vectors, each text's known
-        words' vectors summed as one run (``np.add.reduceat``); only texts with a known word
-        get a row (the scaling to ``weight`` makes sum and mean the same)."""
+        """(texts x dim) mean vectors by one product, (texts x known forms counts) @ their
+        vectors, each distinct form's vector read once; only texts with a known word get a
+        row (the scaling to ``weight`` makes sum and mean the same)."""
         get = self.index.get
-        row_of = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)[t.forms]
-        known = row_of >= 0
-        docs = t.docs[known]  # in text order: each text's vectors are one run
+        row_of = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)
+        known = row_of[t.forms] >= 0
+        counts = Entries.summed(t.docs[known], t.forms[known], (t.n_docs, len(t.form_names)))
+        vectors = self.vectors[np.maximum(row_of, 0)].astype(np.float64)
+        sums = np.asarray(counts.tocsr() @ vectors) if len(counts.rows) \
+            else np.zeros((t.n_docs, self.vectors.shape[1]))
         dim = self.vectors.shape[1]
-        sums = np.zeros((t.n_docs, dim))
-        if len(docs):
-            first = np.flatnonzero(np.concatenate([[True], docs[1:] != docs[:-1]]))
-            sums[docs[first]] = np.add.reduceat(
-                self.vectors[row_of[known]].astype(np.float64), first, axis=0)
         norms = np.sqrt((sums * sums).sum(axis=1))
         rows = np.flatnonzero(norms > 0.0)
         return Entries(np.repeat(rows, dim), np.tile(np.arange(dim), len(rows)),
