@@ -101,6 +101,7 @@ def word_product(docs: np.ndarray, words: np.ndarray, n_docs: int,
         per_word = sp.csr_matrix((np.ones(len(flat)), flat, indptr),
                                  shape=(len(columns), n_columns))
         product = (pairs.tocsr() @ per_word).tocsr()
+        product.sort_indices()  # columns in order, as the gathered path gives them
         return Entries(np.repeat(np.arange(n_docs), np.diff(product.indptr)),
                        product.indices.astype(np.int64), product.data, (n_docs, n_columns))
     starts = np.cumsum(lengths) - lengths
