@@ -39,12 +39,25 @@ class Entries:
         vals = np.ones(len(rows)) if vals is None else np.asarray(vals, dtype=np.float64)
         if not len(rows):
             return cls(_EMPTY, _EMPTY, np.zeros(0), shape)
-        key, inverse = np.unique(rows * shape[1] + cols, return_inverse=True)
+        key, inverse = _unique_inverse(rows * shape[1] + cols)
         return cls(key // shape[1], key % shape[1], np.bincount(inverse, weights=vals), shape)
 
     def tocsr(self) -> sp.csr_matrix:
         """The scipy matrix (tests and fitting)."""
         return sp.csr_matrix((self.vals, (self.rows, self.cols)), shape=self.shape)
+
+
+def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` without its argument handling, which is
+    most of its cost on the few dozen keys of one message (called ~9 times a ``predict()``)."""
+    order = keys.argsort(kind="stable")
+    ordered = keys[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(ordered), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
 
 
 def word_ngrams(terms: np.ndarray, docs: np.ndarray, names: Sequence[str], n_docs: int,
@@ -61,7 +74,7 @@ def word_ngrams(terms: np.ndarray, docs: np.ndarray, names: Sequence[str], n_doc
             starts = max(len(docs) - n + 1, 0)  # positions an n-gram can start at
             valid = docs[n - 1:] == docs[:starts]
             pairs = key[:starts][valid] * len(names) + terms[n - 1:][valid]
-            distinct, inverse = np.unique(pairs, return_inverse=True)
+            distinct, inverse = _unique_inverse(pairs)
             key_names = [f"{key_names[p]} {names[t]}" for p, t in
                          zip((distinct // len(names)).tolist(), (distinct % len(names)).tolist(),
                              strict=True)]
@@ -152,6 +165,11 @@ def stack(blocks: list[Entries]) -> tuple[np.ndarray, np.ndarray, np.ndarray, in
     block's entries are sorted by row, so every entry's place is computed, not sorted for:
     its row's start, the entries earlier blocks put in that row, and its rank in its own."""
     n_rows = blocks[0].shape[0]
+    if n_rows == 1:  # one message: its blocks' entries one after the other
+        offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+        data = np.concatenate([b.vals for b in blocks])
+        return (data, np.concatenate([b.cols + o for b, o in zip(blocks, offsets, strict=False)]),
+                np.array([0, len(data)], dtype=np.int64), int(offsets[-1]))
     counts = [np.bincount(b.rows, minlength=n_rows) for b in blocks]
     indptr = np.concatenate([[0], np.cumsum(np.sum(counts, axis=0))]).astype(np.int64)
     data, indices = np.empty(indptr[-1]), np.empty(indptr[-1], dtype=np.int64)
