@@ -86,7 +86,8 @@ def test_blocks_equal_sklearn_analyzers(messages, monkeypatch, mark_negation: bo
 def test_a_batch_and_its_single_texts_get_the_same_rows(messages) -> None:
     texts = messages[:200] + EXTRA
     frozen = TextFeaturizer(word_min_df=1, char_min_df=1, lexicon_weight=3.0,
-                            mark_negation=True, char_surface=True).set_matcher(
+                            mark_negation=True, char_surface=True, embedding_weight=2.0,
+                            embedding_top_words=1000).set_matcher(
         CueMatcher(PATTERNS_DIR)).fit(texts).freeze()
     batch, cues = frozen.transform_with_cues(texts)
     for i, text in enumerate(texts):
