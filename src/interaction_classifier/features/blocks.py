@@ -21,6 +21,9 @@ import scipy.sparse as sp
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Above this many (word, column) entries a char block is multiplied by scipy (no sort).
 SCIPY_PRODUCT_ENTRIES = 5_000
+# Up to this many columns one text's entries are summed by a dense bincount (the cue and
+# word-vector counts of a ``predict()``), not by sorting.
+DENSE_COLUMNS = 1_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class Entries:
         vals = np.ones(len(rows)) if vals is None else np.asarray(vals, dtype=np.float64)
         if not len(rows):
             return cls(_EMPTY, _EMPTY, np.zeros(0), shape)
+        if shape[0] == 1 and shape[1] <= DENSE_COLUMNS:  # one text, few columns: no sort
+            sums = np.bincount(cols, weights=vals, minlength=shape[1])
+            at = np.flatnonzero(np.bincount(cols, minlength=shape[1]))
+            return cls(np.zeros(len(at), dtype=np.int64), at, sums[at], shape)
         key, inverse = _unique_inverse(rows * shape[1] + cols)
         return cls(key // shape[1], key % shape[1], np.bincount(inverse, weights=vals), shape)
 

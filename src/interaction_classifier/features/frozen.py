@@ -134,7 +134,9 @@ class NgramVocabulary:
         one ``Entries.summed``, without the batch path's ~10 numpy calls (the same counts,
         which are whole numbers, so the same bits)."""
         if self.analyzer == "char_wb":
-            per_word = [self.word_columns(w) for w in t.char_words]
+            cache = self.__dict__.get("_word_columns", {})
+            per_word = [c if (c := cache.get(w)) is not None else self.word_columns(w)
+                        for w in t.char_words]
             columns = [per_word[w] for w in t.chars.tolist()]
             cols = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
         else:
