@@ -267,6 +267,8 @@ class TokenBatch:
     def negated(self) -> np.ndarray:
         """Per occurrence: inside a negation's scope (after a negator, before the next clause
         punctuation of its text; ``pipeline.doc_forms`` is the reference)."""
+        if len(self.texts) == 1:
+            return self._text_negated()
         n = len(self.ids)
         at = np.arange(n)
         ends = np.where(self.flags("scope_end"), at, -1)
@@ -277,6 +279,17 @@ class TokenBatch:
         last_neg = np.concatenate([[-1], np.maximum.accumulate(negators)[:-1]]) if n \
             else negators
         return last_neg > last_end
+
+
+    def _text_negated(self) -> np.ndarray:
+        """:meth:`negated` of a one-text batch in one pass, without ~12 numpy calls."""
+        out, last_negator, last_end = [], -1, -1
+        for at, token in enumerate(self.ids.tolist()):
+            info = self.info[token]
+            last_end = at if info.scope_end else last_end
+            out.append(last_negator > last_end)
+            last_negator = at if info.negator else last_negator
+        return np.array(out, dtype=bool)
 
 
 def encode(texts: list[str]) -> TokenBatch:
