@@ -60,6 +60,18 @@ def test_negation_marks_and_masks_equal_the_reference() -> None:
     assert agreement(texts) == (1.0, 1.0)
 
 
+def test_one_text_negation_scope_equals_its_rows_in_a_batch(messages: list[str]) -> None:
+    # a batch of one takes a pure-Python path (a single predict()); a scope must not leak
+    # across texts in the batch path either
+    texts = [*messages[:300], "", "not", "not good, not bad", "no. never good", "not good"]
+    batch = encode(texts)
+    negated = batch.negated()
+    assert negated.any()
+    for i, text in enumerate(texts):
+        alone = encode([text]).negated()
+        assert alone.tolist() == negated[batch.ptr[i]: batch.ptr[i + 1]].tolist(), text
+
+
 def test_agreement_on_shipped_text(messages: list[str]) -> None:
     texts = list(messages)
     for path in sorted(WRITTEN.glob("*.csv")):

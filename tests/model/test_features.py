@@ -112,6 +112,16 @@ def test_lexicon_block_is_vader_on_plain_lexicon_text() -> None:
                            atol=2e-3), text
 
 
+def test_lexicon_scores_of_one_text_equal_its_row_in_a_batch(messages) -> None:
+    # one text is scored on Python floats (a single predict()), a batch with numpy
+    texts = [*messages[:300], *EXTRA, "good!!!!!!", "is it bad???? or good??", "not great"]
+    batch = lexicon_scores(analyse(encode(texts), True, True))
+    assert np.abs(batch).sum() > 0
+    for i, text in enumerate(texts):
+        alone = lexicon_scores(analyse(encode([text]), True, True))
+        assert alone.dtype == batch.dtype and alone.tolist() == batch[i: i + 1].tolist(), text
+
+
 def test_lexicon_block_agrees_with_vader_on_messages(messages) -> None:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
