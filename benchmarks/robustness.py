@@ -10,7 +10,7 @@ and the slowest inputs are timed again to tell a slow input from a busy machine.
 replaced the spaCy pipeline (every 50,000 new strings, ``text.pipeline.MAX_NEW_STRINGS``) is
 counted apart: that rebuild is a fixed cost, not the input's. Usage:
 
-    python benchmarks/robustness.py [--batch 100000] [--single 10000] [--seed 0]
+    python benchmarks/robustness.py [--batch 100000] [--single 10000] [--seed 0] [--model DIR]
 """
 
 from __future__ import annotations
@@ -159,10 +159,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--single", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=None, help="model directory (default: shipped)")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {platform.machine()}, "
           f"{os.cpu_count()} CPUs")
-    model = load_model()
+    model = load_model(args.model)
     model.predict("warm up: where is my order?")
     rng = np.random.default_rng(args.seed)
 

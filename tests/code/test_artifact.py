@@ -324,3 +324,28 @@ def test_weights_that_do_not_fit_are_refused_by_name(saved: Path) -> None:
     np.savez(buffer, **arrays)
     with pytest.raises(codec.CodecError, match="head 'topic': weights"):
         codec.decode(model_json, buffer.getvalue())
+
+
+def test_a_format_1_model_is_refused_with_the_retrain_command(saved: Path) -> None:
+    # Format 1 models were featurized by the spaCy pipeline: their scores would change under
+    # the batch featurizer (#20), so they are refused with the fix named, not scored.
+    model_json, weights = codec.encode(load_model(saved).model)
+    spec = json.loads(model_json)
+    assert spec["format_version"] == 2 and spec["featurizer"]["tokenizer"] == "batch-1"
+    old = json.dumps({**spec, "format_version": 1}).encode()
+    with pytest.raises(codec.CodecError, match=r"version 1: .*spaCy.*Retrain it.*train "
+                                               r"--config"):
+        codec.decode(old, weights)
+    other = json.dumps({**spec, "featurizer": {**spec["featurizer"], "tokenizer": "spacy"}})
+    with pytest.raises(codec.CodecError, match=r"tokenizer 'spacy'.*retrain"):
+        codec.decode(other.encode(), weights)
+
+
+def test_an_old_pickled_featurizer_is_refused_when_used(saved: Path) -> None:
+    from interaction_classifier.features.frozen import FeaturizerVersionError, FrozenFeaturizer
+
+    featurizer = load_model(saved).model.featurizer
+    old = FrozenFeaturizer.__new__(FrozenFeaturizer)
+    old.__setstate__({k: v for k, v in featurizer.__getstate__().items() if k != "tokenizer"})
+    with pytest.raises(FeaturizerVersionError, match=r"'spacy' tokenizer.*Retrain"):
+        old.transform(["my bill"])

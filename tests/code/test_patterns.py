@@ -7,7 +7,7 @@ import json
 import pytest
 from spacy.matcher import Matcher
 
-from interaction_classifier.text.cues import Cue, CueMatcher, get_matcher
+from interaction_classifier.text.cues import Cue, CueMatcher, doc_rows, get_matcher
 from interaction_classifier.text.patterns import EXAMPLES_FILE, PatternError
 from interaction_classifier.text.pipeline import get_nlp, parse
 
@@ -34,10 +34,24 @@ def test_engine_agrees_with_spacy_matcher(matcher: CueMatcher, messages: list[st
     for text in messages:
         doc = parse(text)
         expected = {strings[m] for m, _, _ in reference(doc)}
-        ours = {pid for pid, _, _ in matcher._raw_matches(doc) if pid in token_ids}
+        ours = {pid for pid, _, _ in matcher._raw_matches(doc_rows(doc)[0], None)
+                if pid in token_ids}
         assert ours == expected, text
         fired |= ours
     assert len(fired) > 0.8 * len(token_ids)  # the texts exercise most patterns
+
+
+def test_batch_tokens_fire_the_cues_the_spacy_doc_fires(matcher: CueMatcher,
+                                                         messages: list[str]) -> None:
+    """The inference path (``text.tokens`` batches, the requirement prefilter) fires the same
+    cues, with the same matched text, as the engine on the reference spaCy ``Doc``."""
+    from interaction_classifier.text.tokens import encode
+
+    batch = matcher.match_batch(encode(messages))
+    same = [[(c.id, c.text) for c in ours] == [(c.id, c.text) for c in matcher.match(parse(t))]
+            for t, ours in zip(messages, batch, strict=True)]
+    print(f"cue agreement with the spaCy Doc path: {sum(same)}/{len(same)}")
+    assert sum(same) == len(same)
 
 
 def test_urgency_covers_every_driver(matcher: CueMatcher) -> None:

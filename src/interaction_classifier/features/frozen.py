@@ -1,15 +1,14 @@
 """The fitted featurizer frozen for inference: vocabularies, idf weights and n-gram rules.
 
-``features.TextFeaturizer`` fits with scikit-learn; what a prediction needs from it is only
-the vocabulary and idf of each TF-IDF block. Keeping those in plain arrays means loading the
-model imports neither scikit-learn nor scipy.stats (about 0.5 s of cold start and ~40 MB of
-memory), and one message is vectorised without the vectorizers' per-call overhead
-(~0.6 ms). A test checks the rows equal scikit-learn's ``transform``.
+What a prediction needs from ``features.TextFeaturizer`` is only the vocabulary and idf of
+each TF-IDF block, the word vectors and the cue names, kept in plain arrays (no
+scikit-learn: ~0.5 s of cold start). Fitting and inference share the batch code of
+``features.blocks`` and ``features.terms`` over ``text.tokens``: a batch is tokenised once,
+and every block is a sparse product over its distinct tokens.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,59 +16,32 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from interaction_classifier.features.blocks import (
+    Entries,
+    char_wb_grams,
+    stack,
+    tfidf,
+    word_ngrams,
+    word_product,
+)
+from interaction_classifier.features.terms import Terms, analyse, lexicon_scores
 from interaction_classifier.text.cues import Cue, CueMatcher
-from interaction_classifier.text.pipeline import char_input, doc_forms, parse_many
+from interaction_classifier.text.tokens import TokenBatch, encode
 
-_TOKEN = re.compile(r"\S+")
 # Words whose char n-gram columns a vocabulary keeps before it starts afresh; longer words
 # (URLs, pasted junk) are not kept, so the cache stays under ~25 MB.
 WORD_CACHE_SIZE = 50_000
 CACHED_WORD_CHARS = 40
 _TERM_SEP = "\x00"  # never in a term: text.clean maps control characters to spaces
-MAX_VADER_EMOJI = 100
+# Which tokenizer made a model's features. Models of format 1 were featurized by the spaCy
+# pipeline (text.pipeline); their n-grams differ slightly, so they are refused, not
+# scored differently (models.codec names the fix: retrain).
+TOKENIZER = "batch-1"
+SPACY_TOKENIZER = "spacy"
 
 
-def windowed_vader() -> object:
-    """VADER with its two neighbour checks given only the words around the current one, and
-    at most :data:`MAX_VADER_EMOJI` emoji per text.
-
-    VADER 3.3.2 lower-cases the whole word list again for every sentiment word it checks,
-    quadratic in the text (5,000 characters of emoji: 9 s). The checks read at most three
-    words before and two after, so a window gives exactly the same scores. Each emoji
-    becomes a description of two to five words, so emoji beyond the cap (which no real
-    message reaches, and which would not move the saturated scores) are left out.
-    """
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer as Vader
-
-    class WindowedVader(Vader):
-        @staticmethod
-        def _negation_check(valence, words_and_emoticons, start_i, i):
-            lo = max(0, i - 3)
-            return Vader._negation_check(valence, words_and_emoticons[lo: i + 3], start_i,
-                                         i - lo)
-
-        @staticmethod
-        def _special_idioms_check(valence, words_and_emoticons, i):
-            lo = max(0, i - 3)
-            return Vader._special_idioms_check(valence, words_and_emoticons[lo: i + 3],
-                                               i - lo)
-
-        def polarity_scores(self, text):
-            return super().polarity_scores(_capped_emoji(text, self.emojis))
-
-    return WindowedVader()
-
-
-def _capped_emoji(text: str, emojis: dict, limit: int | None = None) -> str:
-    """``text`` without the emoji after the first ``limit`` (VADER's emoji table)."""
-    limit = MAX_VADER_EMOJI if limit is None else limit
-    if text.isascii():
-        return text
-    positions = [i for i, ch in enumerate(text) if ch in emojis]
-    if len(positions) <= limit:
-        return text
-    dropped = set(positions[limit:])
-    return "".join(ch for i, ch in enumerate(text) if i not in dropped)
+class FeaturizerVersionError(ValueError):
+    """A model whose features were made by another tokenizer than this package's."""
 
 
 def pack_terms(index: dict[str, int]) -> str:
@@ -107,21 +79,16 @@ def unpacked_state(state: dict, field: str) -> dict:
     return state
 
 
+
 @dataclass
 class NgramVocabulary:
-    """One TF-IDF block: ``word`` n-grams of whitespace tokens or ``char_wb`` n-grams."""
+    """One TF-IDF block: ``word`` n-grams of the terms or ``char_wb`` n-grams."""
 
     analyzer: str
     ngram_range: tuple[int, int]
     vocabulary: dict[str, int]
     idf: np.ndarray
     sublinear_tf: bool = True
-
-    @classmethod
-    def from_vectorizer(cls, vec: object) -> NgramVocabulary:
-        """Take what inference needs from a fitted ``TfidfVectorizer``."""
-        return cls(vec.analyzer, tuple(vec.ngram_range), dict(vec.vocabulary_),
-                   np.asarray(vec.idf_, dtype=np.float64), bool(vec.sublinear_tf))
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -132,65 +99,58 @@ class NgramVocabulary:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(unpacked_state(state, "vocabulary"))
 
-    def word_grams(self, text: str) -> list[str]:
-        """The word n-grams scikit-learn's analyzer yields for ``text`` (same order, count)."""
-        lo, hi = self.ngram_range
-        tokens = _TOKEN.findall(text)
-        grams = list(tokens) if lo == 1 else []
-        for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
-            grams += [" ".join(tokens[i: i + n]) for i in range(len(tokens) - n + 1)]
-        return grams
-
-    def word_char_grams(self, word: str) -> list[str]:
-        """The ``char_wb`` n-grams of one whitespace-free word, as scikit-learn yields them."""
-        lo, hi = self.ngram_range
-        w, grams = f" {word} ", []
-        for n in range(lo, hi + 1):
-            grams += [w[i: i + n] for i in range(max(len(w) - n, 0) + 1)]
-            if len(w) <= n:  # a short word is counted once, as scikit-learn does
-                break
-        return grams
-
-    def char_columns(self, text: str) -> np.ndarray:
-        """Columns of the known ``char_wb`` n-grams of ``text``, once per occurrence.
-
-        ``char_wb`` n-grams never cross a word boundary, so a text's grams are its words'
-        grams (scikit-learn splits on the same whitespace as ``str.split``); words repeat
-        across messages, so each word's columns are computed once and kept (up to
-        :data:`WORD_CACHE_SIZE` words of at most :data:`CACHED_WORD_CHARS` characters)."""
+    def word_columns(self, word: str) -> np.ndarray:
+        """Columns of the known ``char_wb`` n-grams of one word, once per occurrence; kept
+        for up to :data:`WORD_CACHE_SIZE` words of at most :data:`CACHED_WORD_CHARS`
+        characters."""
         cache = self.__dict__.setdefault("_word_columns", {})
-        get = self.vocabulary.get
-        parts = []
-        for word in text.split():
-            columns = cache.get(word)
-            if columns is None:
-                columns = np.array(
-                    [j for g in self.word_char_grams(word) if (j := get(g)) is not None],
-                    dtype=np.int64)
-                if len(word) <= CACHED_WORD_CHARS:
-                    if len(cache) >= WORD_CACHE_SIZE:
-                        cache.clear()
-                    cache[word] = columns
-            parts.append(columns)
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-    def row(self, text: str, start: int) -> tuple[np.ndarray, np.ndarray]:
-        """One L2-normalised TF-IDF row: column indices (shifted by ``start``) and values."""
-        if self.analyzer == "char_wb":
-            idx, counts = np.unique(self.char_columns(text), return_counts=True)
-            val = counts.astype(np.float64)
-        else:
+        columns = cache.get(word)
+        if columns is None:
             get = self.vocabulary.get
-            tf = {j: n for g, n in Counter(self.word_grams(text)).items()
-                  if (j := get(g)) is not None}
-            idx = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
-            val = np.fromiter(tf.values(), dtype=np.float64, count=len(tf))
-        if not len(idx):
-            return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        if self.sublinear_tf:
-            val = np.log(val) + 1.0
-        val = val * self.idf[idx]
-        return idx + start, val / np.sqrt(val @ val)
+            columns = np.array([j for g in char_wb_grams(word, self.ngram_range)
+                                if (j := get(g)) is not None], dtype=np.int64)
+            if len(word) <= CACHED_WORD_CHARS:
+                if len(cache) >= WORD_CACHE_SIZE:
+                    cache.clear()
+                cache[word] = columns
+        return columns
+
+    def counts(self, t: Terms) -> Entries:
+        """(texts x vocabulary) n-gram counts of a batch."""
+        shape = (t.n_docs, len(self.vocabulary))
+        if t.n_docs == 1:
+            return self._text_counts(t, shape)
+        if self.analyzer == "char_wb":
+            return word_product(t.docs, t.chars, t.n_docs,
+                                [self.word_columns(w) for w in t.char_words], shape[1])
+        at, grams, strings = word_ngrams(t.terms, t.docs, t.term_names, t.n_docs,
+                                         self.ngram_range)
+        get = self.vocabulary.get
+        column = np.array([get(g, -1) for g in strings], dtype=np.int64)[grams]
+        keep = column >= 0
+        return Entries.summed(at[keep], column[keep], shape)
+
+    def _text_counts(self, t: Terms, shape: tuple[int, int]) -> Entries:
+        """:meth:`counts` of one text: its n-gram columns gathered with lists and counted by
+        one ``Entries.summed``, without the batch path's ~10 numpy calls (the same counts,
+        which are whole numbers, so the same bits)."""
+        if self.analyzer == "char_wb":
+            cache = self.__dict__.get("_word_columns", {})
+            per_word = [c if (c := cache.get(w)) is not None else self.word_columns(w)
+                        for w in t.char_words]
+            columns = [per_word[w] for w in t.chars.tolist()]
+            cols = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        else:
+            words, get = [t.term_names[i] for i in t.terms.tolist()], self.vocabulary.get
+            lo, hi = self.ngram_range
+            cols = np.array([j for n in range(lo, hi + 1) for i in range(len(words) - n + 1)
+                             if (j := get(" ".join(words[i:i + n]))) is not None],
+                            dtype=np.int64)
+        return Entries.summed(np.zeros(len(cols), dtype=np.int64), cols, shape)
+
+    def transform(self, t: Terms) -> Entries:
+        """L2-normalised TF-IDF rows of a batch."""
+        return tfidf(self.counts(t), self.idf, self.sublinear_tf)
 
     def feature_names(self) -> list[str]:
         names = [""] * len(self.vocabulary)
@@ -221,16 +181,41 @@ class WordVectors:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(unpacked_state(state, "index"))
 
-    def row(self, surface: str, start: int) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices (from ``start``) and values of one text's mean vector."""
+    def mean_vectors(self, t: Terms) -> Entries:
+        """(texts x dim) mean vectors by one product, (texts x known forms counts) @ their
+        vectors, each distinct form's vector read once; only texts with a known word get a
+        row (the scaling to ``weight`` makes sum and mean the same)."""
+        if t.n_docs == 1:
+            return self._text_mean(t)
         get = self.index.get
-        ids = [j for t in surface.split() if (j := get(t)) is not None]
-        if ids:
-            mean = self.vectors[ids].mean(axis=0, dtype=np.float64)
-            norm = float(np.sqrt(mean @ mean))
-            if norm > 0.0:
-                return np.arange(start, start + len(mean)), mean * (self.weight / norm)
-        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        row_of = np.array([get(f, -1) for f in t.form_names], dtype=np.int64)
+        known = row_of[t.forms] >= 0
+        counts = Entries.summed(t.docs[known], t.forms[known], (t.n_docs, len(t.form_names)))
+        vectors = self.vectors[np.maximum(row_of, 0)].astype(np.float64)
+        return self._scaled(np.asarray(counts.tocsr() @ vectors) if len(counts.rows)
+                            else np.zeros((t.n_docs, len(self))))
+
+    def _text_mean(self, t: Terms) -> Entries:
+        """:meth:`mean_vectors` of one text: each known form's count times its vector,
+        summed row by row in form order as scipy's product sums a batch row (the same bits),
+        without building a scipy matrix (~0.2 ms)."""
+        counts = Counter(t.forms.tolist())
+        rows = [(f, n, r) for f, n in sorted(counts.items())
+                if (r := self.index.get(t.form_names[f])) is not None]
+        if not rows:
+            return self._scaled(np.zeros((1, len(self))))
+        weights = np.array([n for _, n, _ in rows], dtype=np.float64)
+        vectors = self.vectors[[r for _, _, r in rows]].astype(np.float64)
+        return self._scaled((weights[:, None] * vectors).sum(axis=0)[None, :])
+
+    def _scaled(self, sums: np.ndarray) -> Entries:
+        """The (texts x dim) sums scaled to length ``weight``; all-zero rows left out."""
+        n_docs, dim = sums.shape
+        norms = np.sqrt((sums * sums).sum(axis=1))
+        rows = np.flatnonzero(norms > 0.0)
+        return Entries(np.repeat(rows, dim), np.tile(np.arange(dim), len(rows)),
+                       (sums[rows] * (self.weight / norms[rows])[:, None]).ravel(),
+                       (n_docs, dim))
 
 
 @dataclass(frozen=True)
@@ -266,15 +251,13 @@ class FeatureRows:
 
 @dataclass
 class FrozenFeaturizer:
-    """Word and char TF-IDF on normalised text, log-scaled cue counts, lexicon scores.
+    """Word and char TF-IDF, log-scaled cue counts, lexicon scores, mean word vectors.
 
-    With ``mark_negation`` the word block sees negation-marked text and the char block the
-    same text unmarked; with ``char_surface`` the char block sees the lower-case word forms
+    With ``mark_negation`` the word block sees negation-marked terms and the char block the
+    same terms unmarked; with ``char_surface`` the char block sees the lower-case word forms
     instead of the lemmas. ``embedding`` adds the mean pretrained word vector of those forms.
-
-    The cue matcher and the VADER analyzer are not pickled (they are rebuilt from the
-    pattern files shipped with the model and from the installed lexicon); call
-    ``set_matcher`` after loading.
+    The cue matcher is not stored (it is rebuilt from the pattern files shipped with the
+    model); call ``set_matcher`` after loading.
     """
 
     word: NgramVocabulary
@@ -284,6 +267,7 @@ class FrozenFeaturizer:
     mark_negation: bool = False
     char_surface: bool = False
     embedding: WordVectors | None = None
+    tokenizer: str = TOKENIZER
     _runtime: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -294,7 +278,7 @@ class FrozenFeaturizer:
         return {k: v for k, v in self.__dict__.items() if k != "_runtime"}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"tokenizer": SPACY_TOKENIZER, **state})
         self._runtime = {}
 
     def set_matcher(self, matcher: CueMatcher | None) -> FrozenFeaturizer:
@@ -302,86 +286,68 @@ class FrozenFeaturizer:
         self._runtime["matcher"] = matcher
         return self
 
+    def check_tokenizer(self) -> None:
+        """Refuse features a model was not fitted on (:data:`TOKENIZER`)."""
+        if self.tokenizer != TOKENIZER:
+            raise FeaturizerVersionError(
+                f"this model's features were made by the {self.tokenizer!r} tokenizer; this "
+                f"version featurizes with {TOKENIZER!r} (issue #20) and would score it "
+                "differently. Retrain it: interaction-classifier train --config "
+                "<model dir>/config.toml --output DIR (docs/retraining.md)")
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Feature matrix (float32 CSR), one row per text."""
         return self.transform_with_cues(texts)[0]
 
     def transform_with_cues(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, list[list[Cue]]]:
-        """Features and the fired cues of each text, parsing every text exactly once."""
+        """Features and the fired cues of each text, tokenising every text exactly once."""
         rows, cues = self.rows_with_cues(texts)
         return rows.tocsr(), cues
 
     def rows_with_cues(self, texts: Sequence[str]) -> tuple[FeatureRows, list[list[Cue]]]:
         """:meth:`transform_with_cues` before the scipy matrix: the inference path."""
-        texts = list(texts)
-        docs = list(parse_many(texts))
+        return self.batch_rows(encode(list(texts)))
+
+    def batch_rows(self, batch: TokenBatch) -> tuple[FeatureRows, list[list[Cue]]]:
+        """Features and cues of an already tokenised batch."""
+        self.check_tokenizer()
         matcher = self._runtime.get("matcher")
-        cues = [matcher.match(d) for d in docs] if self.use_cues else [[] for _ in docs]
-        counts = [matcher.group_counts(c) for c in cues] if self.use_cues else None
-        lexicon = self.lexicon_scores(texts) * self.lexicon_weight if self.lexicon_weight \
-            else None
-        forms = [doc_forms(d, self.mark_negation) for d in docs]
-        normalised = [f[0] for f in forms]
-        surface = [f[1] for f in forms] if self.needs_surface else None
-        return self._rows(normalised, counts, lexicon, surface), cues
+        cues = matcher.match_batch(batch) if self.use_cues else [[] for _ in range(len(batch))]
+        blocks = self.text_blocks(analyse(batch, self.mark_negation, self.char_surface))
+        if self.use_cues:
+            blocks.insert(2, self._cue_block(matcher, cues))
+        data, indices, indptr, n = stack(blocks)
+        return FeatureRows(data.astype(np.float32), indices.astype(np.int32),
+                           indptr.astype(np.int32), n), cues
+
+    def text_blocks(self, t: Terms) -> list[Entries]:
+        """Every block but the cues, in column order."""
+        blocks = [self.word.transform(t), self.char.transform(t)]
+        if self.lexicon_weight:
+            scores = lexicon_scores(t) * np.float32(self.lexicon_weight)
+            blocks.append(Entries(np.repeat(np.arange(t.n_docs), 4),
+                                  np.tile(np.arange(4), t.n_docs),
+                                  scores.astype(np.float64).ravel(), (t.n_docs, 4)))
+        if self.embedding is not None:
+            blocks.append(self.embedding.mean_vectors(t))
+        return blocks
+
+    def _cue_block(self, matcher: CueMatcher, cues: list[list[Cue]]) -> Entries:
+        """log(1 + distinct fired patterns) per cue group."""
+        rows, cols = matcher.group_entries(cues)
+        counts = Entries.summed(rows, cols, (len(cues), len(self.cue_names)))
+        return Entries(counts.rows, counts.cols, np.log1p(counts.vals), counts.shape)
 
     @property
     def needs_surface(self) -> bool:
-        """Whether a block reads the surface forms (``text.surface_doc``)."""
+        """Whether a block reads the surface forms."""
         return self.char_surface or self.embedding is not None
-
-    def transform_normalised(self, normalised: Sequence[str],
-                             surface: Sequence[str] | None = None) -> sp.csr_matrix:
-        """The text blocks alone for already-normalised text, plus its surface forms when a
-        block reads them (``needs_surface``). Cue and lexicon blocks need the raw text, so a
-        featurizer using them cannot take this shortcut."""
-        if self.use_cues or self.lexicon_weight:
-            raise ValueError("transform_normalised needs use_cues=False and lexicon_weight=0")
-        if self.needs_surface and surface is None:
-            raise ValueError("char_surface and the word vectors need the surface forms")
-        return self._rows(list(normalised), None, None,
-                          None if surface is None else list(surface)).tocsr()
-
-    def _rows(self, normalised: list[str],
-              counts: list[tuple[np.ndarray, np.ndarray]] | None,
-              lexicon: np.ndarray | None, surface: list[str] | None = None) -> FeatureRows:
-        cue_start = len(self.word) + len(self.char)
-        lex_start = cue_start + len(self.cue_names)
-        emb_start = lex_start + (4 if self.lexicon_weight else 0)
-        indptr, indices, data = [0], [np.zeros(0, np.int64)], [np.zeros(0, np.float64)]
-        for i, text in enumerate(normalised):
-            chars = char_input(text, surface[i] if self.char_surface else None,
-                               self.mark_negation)
-            parts = [self.word.row(text, 0), self.char.row(chars, len(self.word))]
-            if counts is not None:
-                cols, n = counts[i]
-                parts.append((cols + cue_start, np.log1p(n)))
-            if lexicon is not None:
-                parts.append((np.arange(lex_start, lex_start + 4), lexicon[i]))
-            if self.embedding is not None:
-                parts.append(self.embedding.row(surface[i], emb_start))
-            for idx, val in parts:
-                indices.append(idx)
-                data.append(val)
-            indptr.append(indptr[-1] + sum(len(idx) for idx, _ in parts))
-        return FeatureRows(np.concatenate(data).astype(np.float32),
-                           np.concatenate(indices).astype(np.int32),
-                           np.asarray(indptr, dtype=np.int32), self.n_features)
 
     @property
     def n_features(self) -> int:
         return (len(self.word) + len(self.char) + len(self.cue_names)
                 + (4 if self.lexicon_weight else 0)
                 + (len(self.embedding) if self.embedding is not None else 0))
-
-    def lexicon_scores(self, texts: Sequence[str]) -> np.ndarray:
-        """VADER pos, neg, neu and compound per text."""
-        vader = self._runtime.get("vader")
-        if vader is None:
-            vader = self._runtime["vader"] = windowed_vader()
-        scores = (vader.polarity_scores(t) for t in texts)
-        return np.array([[s["pos"], s["neg"], s["neu"], s["compound"]] for s in scores],
-                        dtype=np.float32).reshape(len(texts), 4)
 
     def feature_names(self) -> list[str]:
         """Names of every column, for inspection and explanations."""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from interaction_classifier.features.frozen import (
+    TOKENIZER,
     FrozenFeaturizer,
     NgramVocabulary,
     WordVectors,
@@ -25,7 +26,15 @@ from interaction_classifier.features.frozen import (
 from interaction_classifier.models.model import InteractionModel, LinearHead, UrgencyModel
 
 FORMAT = "interaction-classifier/npz-json"
-FORMAT_VERSION = 1
+# 2: features from the batch tokenizer (issue #20). Version 1 models were featurized by the
+# spaCy pipeline and are refused with the fix named (:data:`FORMAT_1_ADVICE`).
+FORMAT_VERSION = 2
+FORMAT_1_ADVICE = (
+    "this model is {format} version 1: its features were made by the spaCy featurizer, "
+    "which this version replaced by the batch featurizer (format 2, issue #20); its "
+    "predictions would change, so it is not loaded. Retrain it with this version: "
+    "interaction-classifier train --config <model dir>/config.toml --output DIR "
+    "(docs/retraining.md)")
 Arrays = dict[str, np.ndarray]
 
 
@@ -78,7 +87,7 @@ def _featurizer(f: FrozenFeaturizer, arrays: Arrays) -> dict[str, Any]:
             "char": _vocabulary(f.char, "char", arrays),
             "cue_names": list(f.cue_names), "lexicon_weight": f.lexicon_weight,
             "mark_negation": f.mark_negation, "char_surface": f.char_surface,
-            "embedding": None}
+            "tokenizer": f.tokenizer, "embedding": None}
     if f.embedding is not None:
         arrays["embedding.terms"] = _terms(f.embedding.index)
         arrays["embedding.vectors"] = f.embedding.vectors
@@ -87,6 +96,9 @@ def _featurizer(f: FrozenFeaturizer, arrays: Arrays) -> dict[str, Any]:
 
 
 def _unfeaturizer(spec: dict[str, Any], arrays: Arrays) -> FrozenFeaturizer:
+    if spec["tokenizer"] != TOKENIZER:
+        raise CodecError(f"the model's features come from tokenizer {spec['tokenizer']!r}; "
+                         f"this version has {TOKENIZER!r}: retrain the model (docs/retraining.md)")
     embedding = None
     if spec["embedding"] is not None:
         embedding = WordVectors(_index(arrays, "embedding.terms"),
@@ -95,7 +107,8 @@ def _unfeaturizer(spec: dict[str, Any], arrays: Arrays) -> FrozenFeaturizer:
     return FrozenFeaturizer(_unvocabulary(spec["word"], arrays),
                             _unvocabulary(spec["char"], arrays),
                             [str(c) for c in spec["cue_names"]], float(spec["lexicon_weight"]),
-                            bool(spec["mark_negation"]), bool(spec["char_surface"]), embedding)
+                            bool(spec["mark_negation"]), bool(spec["char_surface"]), embedding,
+                            str(spec["tokenizer"]))
 
 
 def _urgency(u: UrgencyModel, arrays: Arrays) -> dict[str, Any]:
@@ -161,6 +174,9 @@ def decode(model_json: bytes, weights: bytes) -> InteractionModel:
             arrays = {name: npz[name] for name in npz.files}
     except (ValueError, OSError, EOFError) as exc:  # numpy refuses object arrays: ValueError
         raise CodecError(f"unreadable model files: {exc}") from exc
+    if isinstance(spec, dict) and spec.get("format") == FORMAT \
+            and spec.get("format_version") == 1:
+        raise CodecError(FORMAT_1_ADVICE.format(format=FORMAT))
     if not isinstance(spec, dict) or spec.get("format") != FORMAT \
             or spec.get("format_version") != FORMAT_VERSION:
         raise CodecError(f"model.json is not {FORMAT} version {FORMAT_VERSION}")

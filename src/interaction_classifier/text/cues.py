@@ -6,35 +6,38 @@ of the same head whose tokens lie inside it, which is how cheap negation works.
 
 Speed: spaCy's Matcher costs O(tokens x patterns) per call, about a millisecond for ~200
 patterns, too slow for the prediction hot path (< 100 µs). Patterns are therefore validated with
-spaCy's own Matcher schema and then compiled into a small backtracking matcher that runs only
-where a pattern's anchor word occurs (see the engine section). Phrases use spaCy's PhraseMatcher.
+spaCy's own Matcher schema and then compiled into a small backtracking matcher
+(:mod:`.engine`) over the batch tokenizer's tokens (:mod:`.tokens`); a text is tried only for
+the patterns whose required tokens it has.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from spacy.attrs import IS_ALPHA, IS_PUNCT, LEMMA, LIKE_NUM, LOWER, ORTH
-from spacy.lang.en.stop_words import STOP_WORDS
-from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc
+from spacy.matcher import Matcher
 from spacy.vocab import Vocab
 
 from interaction_classifier.config import PATTERNS_DIR
+from interaction_classifier.text.engine import (
+    ROW_ATTRS,
+    CompiledPattern,
+    Identity,
+    Row,
+    SpanText,
+    compile_pattern,
+    doc_rows,
+    token_row,
+    token_values,
+)
 from interaction_classifier.text.patterns import PatternError, PatternSpec, load_specs
-from interaction_classifier.text.pipeline import get_nlp, parse
-
-# Window size for unbounded repeats ("*", "+"): longer runs are not matched (documented cost).
-MAX_REPEAT = 6
+from interaction_classifier.text.tokens import TokenBatch, encode
 
 
 @dataclass(frozen=True)
@@ -49,227 +52,170 @@ class Cue:
     lowers: bool = False
 
 
-
-# ---- fast token-pattern engine -------------------------------------------------------------
-# One spaCy Matcher holding every pattern costs O(tokens x patterns) per call (~1 ms for ~200
-# patterns; even one Matcher per pattern costs ~5 µs per call), too slow for the prediction hot
-# path. Patterns are therefore validated by spaCy's Matcher schema and then compiled into a small
-# backtracking matcher over token hashes, run only at positions where the pattern's *anchor*
-# (its rarest required token) occurs. It supports the subset below and rejects anything else.
-
-_ROW_ATTRS = {"LOWER": 0, "LEMMA": 1, "ORTH": 2, "LIKE_NUM": 3, "IS_ALPHA": 4, "IS_PUNCT": 5}
-_ROW_IDS = [LOWER, LEMMA, ORTH, LIKE_NUM, IS_ALPHA, IS_PUNCT]
-_STRING_ATTRS = ("LOWER", "LEMMA", "ORTH")
-_FLAG_ATTRS = ("LIKE_NUM", "IS_ALPHA", "IS_PUNCT")
-Row = tuple[int, ...]
-Check = Callable[[list[Row], Doc, int], bool]  # (rows, doc, position)
-
-
-def _string_check(attr: str, value: Any, strings) -> Check:
-    """Test of one string attribute: exact value, IN, NOT_IN or REGEX."""
-    col = _ROW_ATTRS[attr]
-    if isinstance(value, str):
-        key = strings.add(value)
-        return lambda rows, _doc, i: rows[i][col] == key
-    if not isinstance(value, dict) or len(value) != 1:
-        raise ValueError(f"unsupported {attr} test {value!r}")
-    ((op, arg),) = value.items()
-    if op in ("IN", "NOT_IN"):
-        keys = frozenset(strings.add(v) for v in arg)
-        if op == "IN":
-            return lambda rows, _doc, i: rows[i][col] in keys
-        return lambda rows, _doc, i: rows[i][col] not in keys
-    if op == "REGEX":
-        regex = re.compile(arg)
-        getter = attrgetter(attr.lower() + "_")
-        return lambda _rows, doc, i: regex.search(getter(doc[i])) is not None
-    raise ValueError(f"unsupported {attr} operator {op!r}")
-
-
-def _flag_check(attr: str, value: Any) -> Check:
-    """Test of one boolean flag such as LIKE_NUM."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{attr} needs true or false")
-    col = _ROW_ATTRS[attr]
-    return lambda rows, _doc, i: bool(rows[i][col]) == value
-
-
-def compile_token(token: dict[str, Any], strings) -> Check:
-    """One token object -> a predicate over (hash rows, doc, position); all tests must pass."""
-    checks = []
-    for attr, value in token.items():
-        if attr == "OP":
-            continue
-        if attr in _STRING_ATTRS:
-            checks.append(_string_check(attr, value, strings))
-        elif attr in _FLAG_ATTRS:
-            checks.append(_flag_check(attr, value))
-        else:
-            raise ValueError(f"attribute {attr!r} is not supported by the cue matcher")
-    if len(checks) == 1:
-        return checks[0]
-    return lambda rows, doc, i: all(check(rows, doc, i) for check in checks)
-
-
-def repeat_bounds(op: str | None) -> tuple[int, int]:
-    """(min, max) tokens one pattern token consumes; MAX_REPEAT caps unbounded repeats."""
-    bounds = {None: (1, 1), "!": (1, 1), "?": (0, 1), "*": (0, MAX_REPEAT), "+": (1, MAX_REPEAT)}
-    if op in bounds:
-        return bounds[op]
-    if not (isinstance(op, str) and op.startswith("{") and op.endswith("}")):
-        raise ValueError(f"unsupported OP {op!r}")
-    low, _, high = op[1:-1].partition(",") if "," in op else (op[1:-1], "", op[1:-1])
-    return int(low or 0), int(high) if high else MAX_REPEAT
-
-
-@dataclass(frozen=True, eq=False)  # identity hash: used as a dict key on the hot path
-class CompiledPattern:
-    """A token pattern as predicates with repeat bounds, plus where to start looking."""
-
-    id: str
-    steps: tuple[tuple[Check, int, int, bool], ...]  # (check, min, max, negated)
-    anchor: frozenset[int] | None  # hashes of the anchor token's values
-    before: int  # max tokens a match can span before the anchor token
-
-    def end_at(self, rows: list[Row], doc: Doc, start: int) -> int:
-        """End of the longest-first match starting at ``start``, or -1."""
-        return self._step(rows, doc, 0, start)
-
-    def _step(self, rows: list[Row], doc: Doc, index: int, pos: int) -> int:
-        """Backtracking over the repeat counts of step ``index``."""
-        if index == len(self.steps):
-            return pos
-        check, low, high, negated = self.steps[index]
-        count = 0
-        while count < high and pos + count < len(rows):
-            if check(rows, doc, pos + count) == negated:
-                break
-            count += 1
-        for taken in range(count, low - 1, -1):
-            end = self._step(rows, doc, index + 1, pos + taken)
-            if end >= 0:
-                return end
-        return -1
-
-
-def _anchor_index(pattern: list[dict[str, Any]]) -> int | None:
-    """Index of the required IN/exact token whose values are least common, if any."""
-    options = [
-        (_commonness(values), i)
-        for i, token in enumerate(pattern)
-        if token.get("OP") in (None, "+") and (values := _token_values(token)) is not None
-    ]
-    return min(options)[1] if options else None
-
-
-def _token_values(token: dict[str, Any]) -> list[str] | None:
-    """Values of a token that tests exactly one LOWER/LEMMA/ORTH value or IN set."""
-    attrs = [k for k in token if k != "OP"]
-    if len(attrs) != 1 or attrs[0] not in _STRING_ATTRS:
-        return None
-    value = token[attrs[0]]
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict) and list(value) == ["IN"]:
-        return list(value["IN"])
-    return None
-
-
-def _commonness(words: list[str]) -> int:
-    """How often a token test will pass: stop words cost much more than content words."""
-    return sum(100 if word in STOP_WORDS else 1 for word in words)
-
-
-def compile_pattern(pattern_id: str, pattern: list[dict[str, Any]], strings) -> CompiledPattern:
-    """Compile one (already schema-valid) spaCy token pattern."""
-    steps = []
-    for token in pattern:
-        low, high = repeat_bounds(token.get("OP"))
-        steps.append((compile_token(token, strings), low, high, token.get("OP") == "!"))
-    anchor_at = _anchor_index(pattern)
-    if anchor_at is None:
-        return CompiledPattern(pattern_id, tuple(steps), None, 0)
-    anchor = frozenset(strings.add(v) for v in _token_values(pattern[anchor_at]))
-    # the anchor may be any repeat of a "+" step, so count its other repeats as "before" too
-    before = sum(high for _, _, high, _ in steps[: anchor_at + 1]) - 1
-    return CompiledPattern(pattern_id, tuple(steps), anchor, before)
-
-
 class CueMatcher:
-    """Matches every pattern of a pattern directory against a text or a parsed Doc."""
+    """Matches every pattern of a pattern directory against texts, token batches
+    (``text.tokens``) or, as the reference, a spaCy ``Doc``."""
 
     def __init__(self, pattern_dir: Path | None = None) -> None:
         self.pattern_dir = Path(pattern_dir) if pattern_dir is not None else PATTERNS_DIR
-        # Its own vocabulary, not the pipeline's: matching compares hashes, which every
-        # vocabulary shares, so the matcher keeps working (and keeps nothing alive) when
-        # text.get_nlp() replaces a grown pipeline.
-        self.vocab = Vocab()
+        self.vocab = Vocab()  # for spaCy's pattern schema check only
         self.specs = {s.id: s for s in load_specs(self.pattern_dir)}
         self._groups = list(dict.fromkeys(s.group for s in self.specs.values()))
         self._group_index = {g: i for i, g in enumerate(self._groups)}
-        self._phrases = PhraseMatcher(self.vocab, attr="LOWER")
+        self._phrases: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # first lower ->
+        self._phrase_ids: set[str] = set()
         self._always: list[CompiledPattern] = []  # no anchor: tried at every position
-        self._by_anchor: dict[int, list[CompiledPattern]] = {}
+        self._by_anchor: dict[str, list[CompiledPattern]] = {}
+        # Requirements: a token test every match of a pattern passes somewhere (a required
+        # step's values); a text is tried for a pattern only if it passes all of them.
+        self._requirement_keys: dict[tuple[int, str], list[int]] = {}
+        self._requirement_of: list[int] = []  # requirement -> pattern index
+        self._ids = list(self.specs)
         for spec in self.specs.values():
             self._add(spec)
+        self._needed = np.bincount(self._requirement_of, minlength=len(self._ids))
+        self._unfiltered = {self._ids[i] for i in np.flatnonzero(self._needed == 0)}
+
+    def _require(self, spec: PatternSpec, tests: list[tuple[int, list[str]]]) -> None:
+        """Register the required token tests (column, values) of one pattern."""
+        index = self._ids.index(spec.id)
+        for col, values in tests:
+            requirement = len(self._requirement_of)
+            self._requirement_of.append(index)
+            for value in set(values):
+                self._requirement_keys.setdefault((col, value), []).append(requirement)
 
     def _add(self, spec: PatternSpec) -> None:
         """Validate one spec with spaCy's own schema, then register it; errors name the id."""
         try:
             if spec.phrase is not None:
-                self._phrases.add(spec.id, [get_nlp().make_doc(spec.phrase)])
+                lowers = tuple(t.lower() for t in encode([spec.phrase]).tokens_of(0))
+                if not lowers:
+                    raise ValueError("the phrase has no tokens")
+                self._phrases.setdefault(lowers[0], []).append((spec.id, lowers))
+                self._phrase_ids.add(spec.id)
+                self._require(spec, [(0, [w]) for w in lowers])
                 return
             Matcher(self.vocab, validate=True).add(spec.id, [spec.pattern])
-            compiled = compile_pattern(spec.id, spec.pattern, self.vocab.strings)
+            compiled = compile_pattern(spec.id, spec.pattern, Identity())
         except Exception as exc:  # spaCy raises MatchPatternError / ValueError subclasses
             message = f"{self.pattern_dir}: pattern {spec.id!r} is invalid: {exc}"
             raise PatternError(message) from exc
+        self._require(spec, [(ROW_ATTRS[next(k for k in token if k != "OP")], values)
+                             for token in spec.pattern if token.get("OP") in (None, "+")
+                             and (values := token_values(token)) is not None])
         if compiled.anchor is None:
             self._always.append(compiled)
         for key in compiled.anchor or ():
             self._by_anchor.setdefault(key, []).append(compiled)
 
-    def _starts(self, rows: list[Row]) -> dict[CompiledPattern, set[int]]:
-        """Each candidate pattern with the token positions where a match may start."""
-        starts: dict[CompiledPattern, set[int]] = {p: set(range(len(rows))) for p in self._always}
+    def _starts(self, rows: list[Row], allowed: set[str] | None
+                ) -> dict[CompiledPattern, set[int]]:
+        """Each candidate pattern (of ``allowed``, if given) with the token positions where a
+        match may start."""
+        starts: dict[CompiledPattern, set[int]] = {
+            p: set(range(len(rows))) for p in self._always if allowed is None or p.id in allowed}
         by_anchor = self._by_anchor
         for pos, row in enumerate(rows):
             for key in {row[0], row[1], row[2]}:
                 for pattern in by_anchor.get(key, ()):
+                    if allowed is not None and pattern.id not in allowed:
+                        continue
                     starts.setdefault(pattern, set()).update(
                         range(max(0, pos - pattern.before), pos + 1)
                     )
         return starts
 
-    def _raw_matches(self, doc: Doc) -> list[tuple[str, int, int]]:
+    def _raw_matches(self, rows: list[Row], allowed: set[str] | None
+                     ) -> list[tuple[str, int, int]]:
         """(pattern id, start, end) of every phrase and token-pattern match."""
-        strings = self.vocab.strings
-        hits = [(strings[m], a, b) for m, a, b in self._phrases(doc)]
-        rows = [tuple(r) for r in doc.to_array(_ROW_IDS).tolist()] if len(doc) else []
-        for pattern, positions in self._starts(rows).items():
+        hits = []
+        phrases = self._phrases if allowed is None or not allowed.isdisjoint(
+            self._phrase_ids) else {}
+        for pos, row in enumerate(rows if phrases else ()):
+            for pattern_id, lowers in phrases.get(row[0], ()):
+                if allowed is not None and pattern_id not in allowed:
+                    continue
+                end = pos + len(lowers)
+                if end <= len(rows) and all(r[0] == w for r, w in
+                                            zip(rows[pos:end], lowers, strict=True)):
+                    hits.append((pattern_id, pos, end))
+        for pattern, positions in self._starts(rows, allowed).items():
             for start in sorted(positions):
-                end = pattern.end_at(rows, doc, start)
+                end = pattern.end_at(rows, start)
                 if end > start:
                     hits.append((pattern.id, start, end))
         return hits
 
-    def _doc(self, text_or_doc: str | Doc) -> Doc:
-        """Accept a Doc from :func:`get_nlp` (tokenised once) or raw text."""
-        return text_or_doc if isinstance(text_or_doc, Doc) else parse(text_or_doc)
+    def candidates(self, batch: TokenBatch, rows: list[Row]) -> list[set[str]]:
+        """Per text, the patterns whose required token tests all pass in it: the product
+        (texts x tokens) @ (tokens x requirements) @ (requirements x patterns) on numpy
+        arrays, each distinct token's requirements looked up once (one text: with sets,
+        which skips ~10 small numpy calls of a single ``predict()``)."""
+        if len(batch) == 1:
+            return [self._text_candidates([rows[t] for t in set(batch.ids.tolist())])]
+        keys = self._requirement_keys
+        per_token = [sorted({r for col in range(3) for r in keys.get((col, row[col]), ())})
+                     for row in rows]
+        lengths = np.array([len(r) for r in per_token], dtype=np.int64)
+        flat = np.fromiter((r for reqs in per_token for r in reqs), dtype=np.int64,
+                           count=int(lengths.sum()))
+        starts = np.cumsum(lengths) - lengths
+        pairs = np.unique(batch.doc_of() * len(rows) + batch.ids)  # distinct (text, token)
+        docs, tokens = pairs // max(len(rows), 1), pairs % max(len(rows), 1)
+        n_req = max(len(self._requirement_of), 1)
+        per_pair = lengths[tokens]
+        met = np.unique(np.repeat(docs, per_pair) * n_req
+                        + flat[_gather(starts[tokens], per_pair)])  # distinct (text, req)
+        patterns = np.asarray(self._requirement_of, dtype=np.int64)[met % n_req]
+        found, passed = np.unique((met // n_req) * len(self._ids) + patterns,
+                                  return_counts=True)
+        complete = found[passed == self._needed[found % len(self._ids)]]
+        out = [set(self._unfiltered) for _ in range(len(batch))]
+        for d, p in zip((complete // len(self._ids)).tolist(),
+                        (complete % len(self._ids)).tolist(), strict=True):
+            out[d].add(self._ids[p])
+        return out
 
-    def match(self, text_or_doc: str | Doc) -> list[Cue]:
-        """Fired cues, one per pattern id, in order of appearance, negated cues suppressed."""
-        doc = self._doc(text_or_doc)
-        hits = sorted(self._raw_matches(doc), key=lambda h: (h[1], -h[2]))
+    def _text_candidates(self, rows: list[Row]) -> set[str]:
+        """:meth:`candidates` of one text from its distinct token rows."""
+        keys = self._requirement_keys
+        met = Counter(self._requirement_of[r] for r in {
+            r for row in rows for col in range(3) for r in keys.get((col, row[col]), ())})
+        return self._unfiltered | {self._ids[p] for p, n in met.items() if n == self._needed[p]}
+
+    def match_rows(self, rows: list[Row], span_text: SpanText,
+                   allowed: set[str] | None = None) -> list[Cue]:
+        """Fired cues, one per pattern id, in order of appearance, negated cues suppressed;
+        only the patterns ``allowed``, if given."""
+        hits = sorted(self._raw_matches(rows, allowed), key=lambda h: (h[1], -h[2]))
         spans = [(self.specs[pattern_id], start, end) for pattern_id, start, end in hits]
         blockers = [(s.head, a, b) for s, a, b in spans if s.lowers]
         cues: dict[str, Cue] = {}
         for spec, start, end in spans:
             if spec.id in cues or _blocked(spec, start, end, blockers):
                 continue
-            text = doc[start:end].text
+            text = span_text(start, end)
             cues[spec.id] = Cue(spec.id, spec.head, spec.label, spec.reason, text, spec.lowers)
         return list(cues.values())
+
+    def match_batch(self, batch: TokenBatch) -> list[list[Cue]]:
+        """:meth:`match_rows` for every text of a batch, each tried only for its
+        :meth:`candidates`."""
+        rows = [token_row(t, i) for t, i in zip(batch.vocab, batch.info, strict=True)]
+        out: list[list[Cue]] = [[] for _ in range(len(batch))]
+        for i, allowed in enumerate(self.candidates(batch, rows)):
+            if allowed:
+                ids = batch.ids[batch.ptr[i]: batch.ptr[i + 1]].tolist()
+                out[i] = self.match_rows([rows[t] for t in ids], _Spans(
+                    batch.texts[i], [batch.vocab[t] for t in ids]), allowed)
+        return out
+
+    def match(self, text_or_doc: object) -> list[Cue]:
+        """Fired cues of one raw text (or of a spaCy ``Doc``, the reference tokens)."""
+        if isinstance(text_or_doc, str):
+            return self.match_batch(encode([text_or_doc]))[0]
+        return self.match_rows(*doc_rows(text_or_doc))
 
     def feature_names(self) -> list[str]:
         """One feature per (head, label[, lowers]) group, in pattern-file order."""
@@ -279,9 +225,15 @@ class CueMatcher:
         """The feature name a cue counts towards."""
         return self.specs[cue.id].group
 
-    def featurize(self, texts: Iterable[str | Doc]) -> sp.csr_matrix:
+    def featurize(self, texts: Iterable[str]) -> sp.csr_matrix:
         """Count of distinct fired patterns per group, one row per text."""
-        return self.count([self.match(item) for item in texts])
+        return self.count(self.match_batch(encode(list(texts))))
+
+    def group_entries(self, cue_lists: list[list[Cue]]) -> tuple[np.ndarray, np.ndarray]:
+        """(text, group column) of every fired cue, for the count features."""
+        rows = [i for i, cues in enumerate(cue_lists) for _ in cues]
+        cols = [self._group_index[self.group_of(c)] for cues in cue_lists for c in cues]
+        return np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
 
     def group_counts(self, cues: list[Cue]) -> tuple[np.ndarray, np.ndarray]:
         """Columns (ascending) and counts of one text's fired cue groups."""
@@ -299,6 +251,31 @@ class CueMatcher:
                                              ).astype(np.int32),
                               indptr.astype(np.int32)),
                              shape=(len(cue_lists), len(self._groups)))
+
+
+class _Spans:
+    """Span texts of one cleaned text, from its tokens; their offsets are found (one
+    ``str.find`` per token: tokens follow each other with only whitespace between) on the
+    first call only, as most texts fire no cue."""
+
+    def __init__(self, text: str, tokens: list[str]) -> None:
+        self.text, self.tokens = text, tokens
+        self.starts: list[int] | None = None
+
+    def __call__(self, start: int, end: int) -> str:
+        if self.starts is None:
+            self.starts, at = [], 0
+            for token in self.tokens:
+                at = self.text.find(token, at)
+                self.starts.append(at)
+                at += len(token)
+        return self.text[self.starts[start]: self.starts[end - 1] + len(self.tokens[end - 1])]
+
+
+def _gather(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Indices ``starts[i] .. starts[i] + lengths[i]`` of every i, concatenated."""
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offsets
 
 
 def _blocked(spec: PatternSpec, start: int, end: int, blockers: list[tuple[str, int, int]]) -> bool:

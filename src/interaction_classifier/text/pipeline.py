@@ -1,5 +1,9 @@
 """The spaCy text layer: one cached blank English pipeline, parsing and TF-IDF normalisation.
 
+Since issue #20, fitting and prediction tokenise with :mod:`.tokens` (spaCy's rules once per
+distinct chunk of a batch); this pipeline is the reference it is tested against
+(tests/code/test_tokens.py) and the tool for writing cue patterns. :func:`clean` is shared.
+
 No trained spaCy model is used (none can be downloaded): the pipeline is ``spacy.blank("en")``
 plus a lookup lemmatizer whose tables come from ``spacy-lookups-data``. Prediction of one short
 message must stay well under a millisecond, so the lemmatizer maps lower-case hashes to lemma

@@ -22,7 +22,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
-from interaction_classifier.text.pipeline import prepare_many
+from interaction_classifier.text.tokens import TokenBatch, encode
 from interaction_classifier.training.config import TrainingConfig, merge
 from interaction_classifier.training.estimators import fit_linear, make_featurizer
 
@@ -85,24 +85,22 @@ def stratified_sample(y: np.ndarray, rows: int, minimum: int, seed: int) -> np.n
     return np.sort(np.concatenate(keep))
 
 
-def fold_score(prepared: tuple[list[str], list[str]], y: np.ndarray, fit_idx: np.ndarray,
+def fold_score(prepared: TokenBatch, y: np.ndarray, fit_idx: np.ndarray,
                val_idx: np.ndarray, cfg: TrainingConfig) -> float:
     """Accuracy of one candidate on one fold."""
-    normalised, surface = prepared
-    fit_rows = ([normalised[i] for i in fit_idx], [surface[i] for i in fit_idx])
+    fit_rows = prepared.subset(fit_idx.tolist())
     featurizer = make_featurizer(cfg.features)
-    featurizer.fit_normalised(*fit_rows)
+    featurizer.fit_batch(fit_rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence warnings on tiny rungs
-        head = fit_linear("search", featurizer.transform_normalised(*fit_rows), y[fit_idx],
+        head = fit_linear("search", featurizer.transform_batch(fit_rows), y[fit_idx],
                           cfg.model, cfg.seed)
-    X_val = featurizer.transform_normalised([normalised[i] for i in val_idx],
-                                            [surface[i] for i in val_idx])
+    X_val = featurizer.transform_batch(prepared.subset(val_idx.tolist()))
     pred = np.asarray(head.classes, dtype=object)[head.logits(X_val).argmax(axis=1)]
     return float((pred == y[val_idx]).mean())
 
 
-def cv_score(prepared: tuple[list[str], list[str]], y: np.ndarray, idx: np.ndarray,
+def cv_score(prepared: TokenBatch, y: np.ndarray, idx: np.ndarray,
              cfg: TrainingConfig, folds: int, pool: Parallel) -> float:
     """Mean stratified k-fold accuracy on the rows ``idx``."""
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cfg.seed)
@@ -122,7 +120,7 @@ def search(train: pd.DataFrame, cfg: TrainingConfig
     folds, factor, seed = cfg.search.folds, cfg.search.factor, cfg.seed
     head = cfg.data.label_columns[0]
     rows = train[train[head].notna()]
-    prepared = prepare_many(rows["text"].tolist(), cfg.features.mark_negation, surface=True)
+    prepared = encode(rows["text"].tolist())
     y = rows[head].to_numpy().astype(str)
     n_classes = len(np.unique(y))
     sizes = [len(y) // factor ** k for k in (2, 1)
