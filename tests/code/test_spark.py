@@ -282,7 +282,7 @@ def test_cli_engine_spark(tmp_path: Path, spark: SparkSession) -> None:
     assert "rows in = rows out: yes" in result.output
     assert len(list(output.glob("part-*.parquet"))) == 3
     assert pq.read_table(output).num_rows == 21
-    assert pq.read_table(tmp_path / "out.quarantine.parquet").num_rows == 5  # long text scored
+    assert pq.read_table(tmp_path / "out.quarantine.parquet").num_rows == 6  # 1 MiB: too_large
 
 
 @pytest.mark.parametrize("args,message", [
