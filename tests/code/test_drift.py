@@ -132,3 +132,20 @@ def test_score_report_gets_the_drift_section_when_a_reference_is_given(tmp_path:
     result = runner.invoke(app, [*base, str(tmp_path / "now.csv"), "-o", str(tmp_path / "x.csv"),
                                  "--drift-reference", "training"])
     assert result.exit_code == 2 and "--report" in result.output
+
+
+def test_oov_rate_reads_the_word_block_s_terms_as_the_spacy_reference_does() -> None:
+    # The batch tokenizer's terms, checked against the spaCy reference pipeline's normalised
+    # text on the shipped example tickets plus words no model has seen.
+    from interaction_classifier import load_model
+    from interaction_classifier.config import PROJECT_ROOT
+    from interaction_classifier.text.pipeline import prepare_many
+
+    model = load_model().model
+    texts = [*pd.read_csv(PROJECT_ROOT / "examples" / "messages.csv")["text"], "zzqxj blorfle!"]
+    normalised, _ = prepare_many(texts, model.featurizer.mark_negation)
+    tokens = [token for text in normalised for token in text.split()]
+    expected = np.mean([t not in model.featurizer.word.vocabulary for t in tokens])
+    assert 0 < expected < 0.5
+    assert model.oov_rate(texts) == pytest.approx(expected, abs=1e-12)
+    assert model.oov_rate(["zzqxj blorfle"]) == 1.0 and model.oov_rate([]) == 0.0

@@ -293,13 +293,13 @@ class InteractionModel:
     def oov_rate(self, texts: Sequence[str]) -> float:
         """Share of the texts' word tokens (normalised as the word block reads them) missing
         from the model's word vocabulary: words its training never saw (``loop.drift``)."""
-        from interaction_classifier.text.pipeline import prepare_many
+        from interaction_classifier.features.terms import analyse
+        from interaction_classifier.text.tokens import encode
 
-        with self._lock:  # spaCy is shared with prediction
-            normalised, _ = prepare_many(texts, self.featurizer.mark_negation)
+        terms = analyse(encode(list(texts)), self.featurizer.mark_negation, False)
         vocabulary = self.featurizer.word.vocabulary
-        tokens = [token for text in normalised for token in text.split()]
-        return float(np.mean([t not in vocabulary for t in tokens])) if tokens else 0.0
+        known = np.array([name in vocabulary for name in terms.term_names], dtype=bool)
+        return float(1.0 - known[terms.terms].mean()) if len(terms.terms) else 0.0
 
     def predict_arrays(self, texts: Sequence[str], *, review: Mapping[str, object] | None = None,
                        priority: Mapping[str, object] | None = None,
