@@ -83,13 +83,7 @@ def bench(rows: int, chunk: int, pg_url: str, tmp: Path) -> dict[str, dict[str, 
     frame = messages(rows)
     parquet, db = tmp / f"m{rows}.parquet", tmp / f"m{rows}.db"
     frame.to_parquet(parquet, index=False)
-    schema = f"r{rows}"
-    admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {schema}")
-    admin.dispose()
-    url = pg_url.replace("/postgres?", f"/{schema}?")
+    url = postgres.create_database(pg_url, f"r{rows}")
     load_tables(frame, db, url)
     table = ["--table", "tickets", "--id-column", "id", "--text-column", "body",
              "--output-table", "labels"]

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import filelock
 import pytest
 import sqlalchemy as sa
 import typer
@@ -218,13 +219,7 @@ def pg_server() -> str:
 @pytest.fixture
 def pg_url(pg_server: str) -> str:
     """A fresh database on the session's server for each test."""
-    name = f"t{time.monotonic_ns()}"
-    engine = sa.create_engine(pg_server.replace("postgresql://", "postgresql+psycopg://"),
-                              isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return pg_server.replace("/postgres?", f"/{name}?")
+    return postgres.create_database(pg_server, f"t{time.monotonic_ns()}")
 
 
 def load_pg(url: str, rows: list[tuple[object, object]], body: str = "text") -> None:
@@ -320,6 +315,15 @@ def test_postgres_permission_denied_is_an_environment_error(pg_url: str) -> None
     engine.dispose()
     code, out = score(read_only)
     assert code == 3 and "permission denied" in out and "pw-42" not in out
+
+
+def test_sqlite_second_run_on_the_same_output_table_refuses(sqlite_db) -> None:
+    url, _ = sqlite_db
+    database = Path(url.removeprefix("sqlite:///"))
+    with filelock.FileLock(str(database) + ".labels.lock", timeout=0):
+        code, out = score(url)
+    assert code == 2 and "another score run" in out and "--output-table" in out
+    assert score(url)[0] == 0  # the lock is gone with its holder
 
 
 def test_sqlite_ids_without_a_declared_type_keep_their_values_and_resume(tmp_path) -> None:

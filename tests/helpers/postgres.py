@@ -64,6 +64,18 @@ def server(binaries: Path) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server and return its URL (same socket, same user)."""
+    import sqlalchemy as sa  # only the callers that create databases need SQLAlchemy
+
+    admin = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server_url.replace("/postgres?", f"/{name}?")
+
+
 def _run(command: list[str]) -> None:
     done = subprocess.run(_as_server_user(command), capture_output=True, text=True,
                           check=False)

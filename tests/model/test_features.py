@@ -23,7 +23,8 @@ from interaction_classifier.features.featurizer import TextFeaturizer
 from interaction_classifier.features.frozen import WordVectors
 from interaction_classifier.features.terms import analyse, lexicon_scores
 from interaction_classifier.text.cues import CueMatcher
-from interaction_classifier.text.tokens import NEGATION_SUFFIX, encode
+from interaction_classifier.text.tokenrules import NEGATION_SUFFIX
+from interaction_classifier.text.tokens import encode
 
 EXTRA = ["", "!!!", "😀 👍", "a" * 3000, "a b", "x  \t y\n\nz", "not bad, not bad at all"]
 

@@ -49,15 +49,16 @@ def lock_path(work: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(work: Path) -> Iterator[None]:
-    """Hold the run's exclusive lock; a second run on the same output refuses at once."""
+def locked(work: Path, other: str = "choose another -o") -> Iterator[None]:
+    """Hold the run's exclusive lock; a second run on the same output refuses at once,
+    with ``other`` saying how to point it elsewhere."""
     path = lock_path(work)
     lock = filelock.FileLock(str(path), timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout as exc:
         raise BatchError(f"another score run is writing this output (it holds {path}); "
-                         "wait for it to finish or choose another -o") from exc
+                         f"wait for it to finish or {other}") from exc
     try:
         yield
     finally:

@@ -82,7 +82,8 @@ def connections(engine: Engine, url: str, output: str) -> Iterator[tuple[Connect
     writer = connect(engine, url)
     try:
         if engine.dialect.name == "sqlite":
-            with locked(Path(f"{engine.url.database}.{output}")):
+            with locked(Path(f"{engine.url.database}.{output}"),
+                        "choose another --output-table"):
                 yield writer, writer
             return
         key = f"interaction-classifier:{output}"

@@ -15,7 +15,8 @@ from importlib import resources
 
 import numpy as np
 
-from interaction_classifier.text.tokens import DROP, NEGATION_SUFFIX, TokenBatch
+from interaction_classifier.text.tokenrules import NEGATION_SUFFIX
+from interaction_classifier.text.tokens import DROP, TokenBatch
 
 # VADER's constants (vaderSentiment 3.3.2): negation scalar, "!" and "?" emphasis, and the
 # normalisation of the compound score.

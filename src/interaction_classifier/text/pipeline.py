@@ -30,22 +30,19 @@ from spacy.tokens import Doc, Token
 from spacy.util import load_language_data, registry
 
 from interaction_classifier.text.guard import guard, windowed_suffix_search
+from interaction_classifier.text.tokenrules import (
+    JOINERS,
+    KEPT_PUNCT,
+    NEGATION_SUFFIX,
+    NEGATORS,
+    NUM_RE,
+    SCOPE_END,
+)
 
-KEPT_PUNCT = frozenset({"!", "?"})
 # spaCy's emoticon list (":)", ":-(", "xD", ...): punctuation-only tokens, but they carry
 # sentiment in tweets, so they are kept rather than dropped with other punctuation.
 EMOTICONS = frozenset(emoticons)
-# Negation scope (Das & Chen 2001; NRC-Canada, SemEval-2013): words after a negator, up to the
-# next clause punctuation, get NEGATION_SUFFIX, so "not good" and "good" are different features.
-NEGATION_SUFFIX = "_NEG"
-_NEGATORS = frozenset({"never", "no", "nothing", "nowhere", "noone", "none", "not", "cannot",
-                       "nobody", "neither", "nor", "n't", "nt", "havent", "hasnt", "hadnt",
-                       "cant", "couldnt", "shouldnt", "wont", "wouldnt", "dont", "doesnt",
-                       "didnt", "isnt", "arent", "aint"})
-_SCOPE_END = frozenset(".,:;!?")
-_JOINERS = frozenset({"\u200d", "\ufe0f"})  # emoji joiners left over when emoji are split
 _TAG_RE = re.compile(r"</?[A-Za-z!][^<>]{0,200}>")
-_NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
 # Control characters and bidi overrides break tokenisation or hide text; ZWJ (emoji) is kept.
 _CONTROL = {cp: " " for cp in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
 _BIDI = (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF)
@@ -169,7 +166,7 @@ def token_forms(token: Token) -> tuple[str, str] | None:
     text = token.text
     if text.isalpha():  # most tokens, and none of the cases below: the fast path
         return token.lemma_, token.lower_
-    if token.is_space or text in _JOINERS:
+    if token.is_space or text in JOINERS:
         return None
     if token.like_email:
         return "EMAIL", "EMAIL"
@@ -177,7 +174,7 @@ def token_forms(token: Token) -> tuple[str, str] | None:
         return "URL", "URL"
     if text[0] == "@" and len(text) > 1:
         return "@USER", "@USER"
-    if _NUM_RE.fullmatch(text.lower()) or sum(ch.isdigit() for ch in text) >= 3:
+    if NUM_RE.fullmatch(text.lower()) or sum(ch.isdigit() for ch in text) >= 3:
         return "NUM", "NUM"
     if token.is_punct:
         return (text, text) if text in KEPT_PUNCT or text in EMOTICONS else None
@@ -189,14 +186,14 @@ def doc_forms(doc: Doc, mark_negation: bool = False) -> tuple[str, str]:
     reads both for every message)."""
     lemmas, forms, negated = [], [], False
     for token in doc:
-        if token.text in _SCOPE_END:
+        if token.text in SCOPE_END:
             negated = False
         pair = token_forms(token)
         if pair is None:
             continue
         lemma, form = pair
         if mark_negation:
-            if token.lower_ in _NEGATORS:
+            if token.lower_ in NEGATORS:
                 negated = True
             elif negated and token.is_alpha:
                 lemma += NEGATION_SUFFIX

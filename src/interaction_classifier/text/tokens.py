@@ -23,19 +23,17 @@ from importlib import resources
 import numpy as np
 
 from interaction_classifier.text.guard import SUFFIX_WINDOW
+from interaction_classifier.text.tokenrules import (
+    JOINERS,
+    KEPT_PUNCT,
+    NEGATORS,
+    NUM_RE,
+    SCOPE_END,
+)
 
 _CHUNK = re.compile(r"(\S+)|(\s+)")
 # Distinct chunks whose split is remembered before the cache starts afresh.
 CHUNK_CACHE_SIZE = 200_000
-KEPT_PUNCT = frozenset({"!", "?"})
-NEGATION_SUFFIX = "_NEG"
-NEGATORS = frozenset({"never", "no", "nothing", "nowhere", "noone", "none", "not", "cannot",
-                      "nobody", "neither", "nor", "n't", "nt", "havent", "hasnt", "hadnt",
-                      "cant", "couldnt", "shouldnt", "wont", "wouldnt", "dont", "doesnt",
-                      "didnt", "isnt", "arent", "aint"})
-SCOPE_END = frozenset(".,:;!?")
-_JOINERS = frozenset({"\u200d", "\ufe0f"})
-_NUM_RE = re.compile(r"[#+\-]?\d[\d.,:/\-]*(?:st|nd|rd|th|s|k|m|am|pm|%)?")
 MAX_SPECIAL_TOKENS = 6  # the longest special case ("o.O", ":-)", "a.m.") spans fewer tokens
 DROP = ""  # the feature string of a token that no block reads (spaces, most punctuation)
 
@@ -215,7 +213,7 @@ def _forms(token: str, lower: str, lemma: str, punct: bool, like_email, like_url
     """(feature, form) of one token; ``pipeline.token_forms`` is the reference."""
     if token.isalpha():
         return lemma, lower
-    if token.isspace() or token in _JOINERS:
+    if token.isspace() or token in JOINERS:
         return DROP, DROP
     if like_email(token):
         return "EMAIL", "EMAIL"
@@ -223,7 +221,7 @@ def _forms(token: str, lower: str, lemma: str, punct: bool, like_email, like_url
         return "URL", "URL"
     if token[0] == "@" and len(token) > 1:
         return "@USER", "@USER"
-    if _NUM_RE.fullmatch(lower) or sum(ch.isdigit() for ch in token) >= 3:
+    if NUM_RE.fullmatch(lower) or sum(ch.isdigit() for ch in token) >= 3:
         return "NUM", "NUM"
     if punct:
         return (token, token) if token in KEPT_PUNCT or token in emoticons else (DROP, DROP)
