@@ -5,7 +5,7 @@ message, so the machine's drift does not skew the ratio) and ``predict_batch`` r
 the encoder alone. Targets from issue #21: p50 <= 15 ms, batch >= 200 rows/s on a 2-core
 machine. ``--threads`` sets ONNX Runtime's intra-op threads (0: one per core).
 Usage: OMP_NUM_THREADS=1 python benchmarks/accurate_profile.py [--n 300] [--batch 2000]
-       [--threads 0]
+       [--threads 0] [--model accurate]
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--model", default="accurate", help="accurate profile directory")
     args = parser.parse_args()
-    fast, accurate = load_model("fast"), load_model("accurate")
+    fast, accurate = load_model("fast"), load_model(args.model)
     model = accurate.model
     model.encoder = OnnxEncoder(
         model.encoder_files, model.metadata["max_length"], threads=args.threads
