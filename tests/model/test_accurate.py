@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from interaction_classifier import load_model
@@ -21,7 +22,10 @@ from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_re
 from interaction_classifier.models import signing
 from interaction_classifier.models.accurate import AccurateModel
 from interaction_classifier.models.artifact import ArtifactError, verify_artifact, write_manifest
+from interaction_classifier.serving.http import create_app
 from interaction_classifier.serving.predictor import Predictor, resolve_model_dir
+from interaction_classifier.serving.settings import ServeSettings
+from tests.helpers.serving import assert_same
 
 TEXTS = [
     "My card was stolen, please block it now!",
@@ -159,6 +163,14 @@ def test_cli_score_with_the_accurate_profile(tmp_path: Path, accurate: Predictor
     assert scored["interaction_type"].tolist() == expected["interaction_type"].tolist()
     assert set(scored["model_version"]) == {accurate.version}
     np.testing.assert_allclose(scored["urgency"], expected["urgency"], atol=1e-6)
+
+
+def test_the_service_serves_the_accurate_profile_by_name(accurate: Predictor) -> None:
+    text = "I was charged twice and want my money back today"
+    with TestClient(create_app(ServeSettings(model="accurate"))) as client:
+        served = client.post("/v1/predict", json={"text": text})
+    assert served.status_code == 200, served.text
+    assert_same(served.json(), accurate.predict(text))
 
 
 @pytest.fixture(scope="module")
