@@ -25,7 +25,8 @@ from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import CueMatcher
 from interaction_classifier.training.config import TrainingConfig
 from interaction_classifier.training.embedding_cache import cached_embeddings
-from interaction_classifier.training.fit import fit_head, fit_temperature, weighted_log_loss
+from interaction_classifier.training.estimators import fit_linear
+from interaction_classifier.training.fit import fit_temperature, weighted_log_loss
 from interaction_classifier.training.weights import head_rows, head_weights
 
 
@@ -120,15 +121,15 @@ def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) 
     for h in HEADS:
         name = TEXT_TIERS if h == "urgency" else h
         r = rows[h]
-        head = fit_head(
-            name,
+        head = fit_linear(
+            h,
             E_all[pos[r.index].to_numpy()],
             r[h].to_numpy(),
-            acfg.c_for(h),
-            cfg.model.class_weight if cfg.model.class_weight != "none" else None,
-            cfg.model.max_iter,
+            cfg.model,
+            cfg.seed,
             head_weights(r, h, weights_cfg),
         )
+        head.name = name
         mask = valid[h].notna().to_numpy()
         w = head_weights(valid[mask], h, weights_cfg)
         head.temperature = fit_temperature(head, E_valid[mask], valid[h][mask].to_numpy(), w)

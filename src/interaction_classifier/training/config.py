@@ -123,7 +123,8 @@ class UrgencyConfig(Strict):
 
 
 class AccurateConfig(Strict):
-    """The accurate profile (``training.accurate``): embedding heads over a fast model."""
+    """The accurate profile (``training.accurate``): embedding heads over a fast model, each
+    fitted as ``[model]`` says (estimator, C per head, row weights)."""
 
     base_model: str = "src/interaction_classifier/resources/default_model"
     # The output of ``python -m interaction_classifier.training.encoder_export DIR --int8``;
@@ -132,16 +133,11 @@ class AccurateConfig(Strict):
     graph_sha256: str
     tokenizer_sha256: str
     max_length: int = Field(128, ge=8, le=512)
-    C: dict[str, float] = Field(default_factory=dict)
     # Fusion weight grid: 0, 1/steps, ..., 1 (share of the fast model's probabilities).
     fusion_steps: int = Field(20, ge=1)
     # At most this many train rows per head, a seeded sample stratified by label (0: all).
     max_rows_per_head: int = Field(0, ge=0)
     cache_dir: str = "data/cache/embeddings"
-
-    def c_for(self, head: str) -> float:
-        """The logistic-regression C of one embedding head (1.0 if not set)."""
-        return float(self.C.get(head, 1.0))
 
     def fusion_grid(self) -> list[float]:
         return [i / self.fusion_steps for i in range(self.fusion_steps + 1)]
