@@ -35,7 +35,7 @@ TEXTS = [
     "",
     "Hola, necesito ayuda con mi pedido",
 ]
-# Just under the shipped profile's gold values (20261206-180215-2f447961, 1,159 messages:
+# Just under the shipped profile's gold values (20261206-181016-a2efe670, 1,159 messages:
 # type 0.713, stage 0.597, sentiment 0.822, urgency ROC-AUC 0.908; SemEval-2016 0.672;
 # docs/experiments/round-12-accurate-profile.md). The fast model's floors are 0.69, 0.59,
 # 0.80, 0.88 and 0.65: a profile that does not beat them on type, sentiment, AUC fails.

@@ -203,7 +203,7 @@ def decode(
         }
     except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CodecError(f"model.json does not match the accurate profile schema: {exc!r}") from exc
-    _check_fused(base, fused)
+    check_fused(base, fused)
     encoder = OnnxEncoder(files, int(spec["max_length"]))
     for name, head in fused.items():
         if head.head.coef.shape[0] != encoder.dim:
@@ -221,7 +221,7 @@ def decode(
     )
 
 
-def _check_fused(base: InteractionModel, fused: dict[str, FusedHead]) -> None:
+def check_fused(base: InteractionModel, fused: dict[str, FusedHead]) -> None:
     """Every fused head exists in the base model with the same labels in the same order."""
     from interaction_classifier.models.codec import CodecError
 

@@ -19,7 +19,7 @@ from scipy.optimize import minimize_scalar
 
 from interaction_classifier.config import HEADS, PROJECT_ROOT
 from interaction_classifier.features.encoder import EncoderFiles, OnnxEncoder
-from interaction_classifier.models.accurate import TEXT_TIERS, AccurateModel, FusedHead
+from interaction_classifier.models.accurate import TEXT_TIERS, AccurateModel, FusedHead, check_fused
 from interaction_classifier.models.artifact import load_artifact
 from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import CueMatcher
@@ -47,23 +47,6 @@ def load_base(cfg: TrainingConfig) -> tuple[InteractionModel, Path]:
     directory = PROJECT_ROOT / cfg.accurate.base_model
     model, _ = load_artifact(directory)
     return model.attach(CueMatcher(directory / "patterns")), directory
-
-
-def training_rows(train: pd.DataFrame, cfg: TrainingConfig) -> dict[str, pd.DataFrame]:
-    """Per head, the fast model's train rows (same cap per source and seed), optionally a
-    seeded stratified sample of at most ``max_rows_per_head``."""
-    cap = cfg.accurate.max_rows_per_head
-    rows = {h: head_rows(train, h, cfg.model.max_rows_per_source, cfg.seed) for h in HEADS}
-    if not cap:
-        return rows
-    return {
-        h: r
-        if len(r) <= cap
-        else r.groupby(h, group_keys=False)
-        .sample(frac=cap / len(r), random_state=cfg.seed)
-        .sort_index()
-        for h, r in rows.items()
-    }
 
 
 def mixture_loss(
@@ -111,7 +94,7 @@ def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) 
         return cached_embeddings(encoder, texts, cache, files.graph_sha256)
 
     train, valid = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "valid"]
-    rows = training_rows(train, cfg)
+    rows = {h: head_rows(train, h, cfg.model.max_rows_per_source, cfg.seed) for h in HEADS}
     union = pd.concat(rows.values())
     union = union[~union.index.duplicated()].sort_index()
     E_all, E_valid = embed(union["text"].tolist()), embed(valid["text"].tolist())
@@ -142,6 +125,7 @@ def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) 
             w,
             acfg.fusion_grid(),
         )
+    check_fused(base, fused)
     metadata = {
         **base.metadata,
         "profile": "accurate",

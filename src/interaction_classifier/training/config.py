@@ -135,8 +135,6 @@ class AccurateConfig(Strict):
     max_length: int = Field(128, ge=8, le=512)
     # Fusion weight grid: 0, 1/steps, ..., 1 (share of the fast model's probabilities).
     fusion_steps: int = Field(20, ge=1)
-    # At most this many train rows per head, a seeded sample stratified by label (0: all).
-    max_rows_per_head: int = Field(0, ge=0)
     cache_dir: str = "data/cache/embeddings"
 
     def fusion_grid(self) -> list[float]:
