@@ -33,6 +33,8 @@ SLOW = (
     "model/test_retrain.py::test_compare_a_default_model_run_with_a_retrained_one",  # 46 s
     "model/test_retrain.py::test_search_within_budget_writes_a_repeatable_choice",  # 21 s
     "model/test_quality.py::test_semeval_heldout_beats_vader",  # 18 s
+    "model/test_accurate.py::test_semeval_heldout_floor",  # 20,526 texts through the encoder
+    "model/test_accurate_training.py",  # fits the accurate profile twice (~550 rows), ~20 s
     "e2e/",  # user journeys: retrain BANKING77, score, Spark
 )
 # data/test_corpus.py builds the corpus (50 s); model/test_reproducible.py retrains the default

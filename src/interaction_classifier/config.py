@@ -18,6 +18,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # ``data/patterns`` in a checkout are links to these.
 RESOURCES = Path(str(files("interaction_classifier") / "resources"))
 DEFAULT_MODEL_DIR = RESOURCES / "default_model"
+# Shipped model profiles by name (``load_model("accurate")``, ``--model accurate``).
+PROFILES = {"fast": DEFAULT_MODEL_DIR, "accurate": RESOURCES / "accurate_model"}
 DEFAULT_TAXONOMY = RESOURCES / "taxonomy.toml"
 PATTERNS_DIR = RESOURCES / "patterns"
 # The project checkout: training data, configs and model outputs (only needed to train).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from interaction_classifier.models.artifact import (
     verify_artifact,
 )
 from interaction_classifier.models.legacy import convert
+from interaction_classifier.serving.predictor import DEFAULT_MODEL_DIR
 from tests.helpers.tiny_model import build_tiny_model
 
 TEXTS = ["my invoice was reversed", "the parcel came today", "hello", "",
@@ -266,6 +268,19 @@ def test_keys_generate_trust_and_sign(saved: Path, tmp_path: Path,
     unsigned = build_tiny_model(tmp_path / "mine", signed=False)
     assert runner.invoke(app, ["keys", "sign", str(unsigned)]).exit_code == 0
     assert load_model(unsigned).version == "tiny-test"
+
+
+def test_signing_renders_the_model_card_again_naming_the_new_key(tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, copy)
+    released = json.loads((copy / "manifest.json").read_text())["signing_key_id"]
+    assert released in (copy / "MODEL_CARD.md").read_text()
+    result = CliRunner().invoke(app, ["keys", "sign", str(copy)])  # the session's key
+    assert result.exit_code == 0, result.output
+    card = (copy / "MODEL_CARD.md").read_text()
+    assert released not in card
+    assert signing.key_id(_session_key_from_env().public_key()) in card
+    assert load_model(copy).version == json.loads((copy / "manifest.json").read_text())["version"]
 
 
 def _session_key_from_env() -> signing.Ed25519PrivateKey:

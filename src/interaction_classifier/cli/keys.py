@@ -106,6 +106,11 @@ def sign(
     except ArtifactError as exc:
         fail(str(exc))
     manifest = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
+    if (model_dir / "MODEL_CARD.md").is_file():  # the card says who signed: render it again
+        from interaction_classifier.evaluation.card import write_card
+        from interaction_classifier.models.artifact import artifact_fields
+
+        write_card(model_dir, {**manifest, **artifact_fields(signer)})
     write_manifest(model_dir, manifest, signer=signer)
     typer.echo(f"signed {model_dir} with key {signing.key_id(signer.public_key())}")
 

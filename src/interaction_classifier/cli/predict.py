@@ -31,7 +31,8 @@ def result_rows(result: dict[str, Any], heads: list[str]) -> list[tuple[str, str
 def predict_cmd(
     text: Annotated[str, typer.Argument(help="The message to classify; - reads it from stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    model: Annotated[Path | None, typer.Option(help="Model directory or MLflow URI.")] = None,
+    model: Annotated[Path | None, typer.Option(
+        help="fast (default), accurate, a model directory or an MLflow URI.")] = None,
     review_threshold: Annotated[list[str] | None, typer.Option(
         "--review-threshold", metavar="HEAD=X",
         help="Flag for review when HEAD's top probability is below X (repeatable).")] = None,

@@ -33,7 +33,8 @@ def score_command(
     resume: Annotated[bool, typer.Option(
         help="Finish an interrupted run instead of starting over.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress and no summary.")] = False,
-    model: Annotated[Path | None, typer.Option(help="Model directory (default: shipped).")]
+    model: Annotated[Path | None, typer.Option(
+        help="fast (default), accurate or a model directory.")]
     = None,
     queue: Annotated[Path | None, typer.Option(
         help="Also write the rows in triage order (see --queue-by).")] = None,

@@ -30,8 +30,8 @@ def _stop(signum: int, frame: object) -> None:
 
 def serve_cmd(
     model: Annotated[str | None, typer.Option(
-        help="Model directory or MLflow URI [default: $INTERACTION_CLASSIFIER_MODEL, else "
-        "the shipped model].")] = None,
+        help="fast, accurate, a model directory or an MLflow URI [default: "
+        "$INTERACTION_CLASSIFIER_MODEL, else fast, the shipped model].")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every "
                                       "interface, as in a container).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

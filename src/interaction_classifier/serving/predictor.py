@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from interaction_classifier.config import DEFAULT_MODEL_DIR
+from interaction_classifier.config import DEFAULT_MODEL_DIR, PROFILES
 from interaction_classifier.models.artifact import PATTERNS_DIR, load_artifact
 from interaction_classifier.models.model import InteractionModel
 from interaction_classifier.text.cues import Cue, CueMatcher
@@ -199,10 +199,13 @@ class Predictor:
 
 
 def resolve_model_dir(path_or_uri: str | os.PathLike | None) -> Path:
-    """A local directory for a path, an MLflow model URI, or the default model."""
+    """A local directory for a shipped profile's name (``fast``, ``accurate``; a folder of
+    that name is ``./accurate``), a path, an MLflow model URI, or the default model."""
     if path_or_uri is None:
         return Path(os.environ.get(ENV_MODEL, DEFAULT_MODEL_DIR))
     text = str(path_or_uri)
+    if text in PROFILES:
+        return PROFILES[text]
     if re.match(r"^(models|runs|mlflow-artifacts|file):", text):
         import mlflow.artifacts
 
@@ -218,7 +221,9 @@ def resolve_model_dir(path_or_uri: str | os.PathLike | None) -> Path:
 def load_model(path_or_uri: str | os.PathLike | None = None, *,
                trust_unsigned: bool = False,
                head_share: float = HEAD_SHARE) -> Predictor:
-    """Load a model directory (or MLflow URI) after verifying its signature by a trusted key
+    """Load a shipped profile (``"fast"``, the default, or ``"accurate"``, which needs the
+    ``accurate`` extra), a model directory or an MLflow URI after verifying its signature by
+    a trusted key
     (``models.signing``; a model fetched from MLflow too, by the local trusted keys) and
     every checksum. ``trust_unsigned=True`` accepts an unsigned or unknown-key model: only
     for one you made or trust. ``head_share`` as in :class:`Predictor`."""

@@ -122,6 +122,25 @@ class UrgencyConfig(Strict):
     C: float = 1.0
 
 
+class AccurateConfig(Strict):
+    """The accurate profile (``training.accurate``): embedding heads over a fast model, each
+    fitted as ``[model]`` says (estimator, C per head, row weights)."""
+
+    base_model: str = "src/interaction_classifier/resources/default_model"
+    # The output of ``python -m interaction_classifier.training.encoder_export DIR --int8``;
+    # both files must match the digests pinned here.
+    encoder_dir: str = "data/cache/encoder-int8"
+    graph_sha256: str
+    tokenizer_sha256: str
+    max_length: int = Field(128, ge=8, le=512)
+    # Fusion weight grid: 0, 1/steps, ..., 1 (share of the fast model's probabilities).
+    fusion_steps: int = Field(20, ge=1)
+    cache_dir: str = "data/cache/embeddings"
+
+    def fusion_grid(self) -> list[float]:
+        return [i / self.fusion_steps for i in range(self.fusion_steps + 1)]
+
+
 class ThresholdsConfig(Strict):
     """Model defaults, overridable per call. ``review``: per head, below this top probability
     a row needs review; a head without one gets the confidence below which ``review_rate`` of
@@ -158,6 +177,7 @@ class TrainingConfig(Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     urgency: UrgencyConfig | None = None
+    accurate: AccurateConfig | None = None
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
@@ -170,14 +190,20 @@ class TrainingConfig(Strict):
                              "(your labelled table)")
         if self.data is not None and self.urgency is not None:
             raise ValueError("[urgency] needs the default taxonomy: only with [corpus]")
-        if self.corpus is not None and (self.urgency is None or not self.thresholds.priority):
+        if self.accurate is not None and self.corpus is None:
+            raise ValueError("[accurate] extends the default model: it needs [corpus]")
+        if self.corpus is not None and self.accurate is None and (
+                self.urgency is None or not self.thresholds.priority):
             raise ValueError("the default model ([corpus]) needs an [urgency] table and "
                              "[thresholds] priority cut-offs")
         return self
 
     @property
     def kind(self) -> str:
-        """``default`` (corpus, four heads) or ``retrained`` (your labels)."""
+        """``default`` (corpus, four heads), ``accurate`` (the default model fused with
+        embedding heads) or ``retrained`` (your labels)."""
+        if self.accurate is not None:
+            return "accurate"
         return "default" if self.corpus is not None else "retrained"
 
     @property

@@ -119,7 +119,12 @@ def _load_source(cfg: TrainingConfig) -> TrainingData:
 
 
 def fit(cfg: TrainingConfig, data: TrainingData, version: str) -> InteractionModel:
-    """The one fit entry: the default model from the corpus, or a model on your labels."""
+    """The one fit entry: the default model from the corpus, the accurate profile over it, or
+    a model on your labels."""
+    if cfg.accurate is not None:
+        from interaction_classifier.training.accurate import fit_accurate_model
+
+        return fit_accurate_model(data.frame, cfg, version)
     if cfg.corpus is not None:
         from interaction_classifier.text.cues import CueMatcher
         from interaction_classifier.training.default_model import fit_default_model
@@ -220,6 +225,7 @@ def run(cfg: TrainingConfig, output_dir: Path, track: bool = True, version: str 
     write_text(output_dir / "evaluation.json", json.dumps(shown, indent=2) + "\n")
     write_text(output_dir / REFERENCE_FILE, json.dumps(reference, indent=2) + "\n")
     manifest = {"name": "interaction-classifier", "kind": cfg.kind, "version": version,
+                "profile": "accurate" if cfg.accurate is not None else "fast",
                 "heads": {h: head.classes for h, head in model.heads.items()},
                 "thresholds": {"review": dict(model.abstain),
                                "priority": dict(model.urgency.tiers) if model.urgency else {}},
