@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from interaction_classifier.data.gold import load_gold
 from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_report
 from interaction_classifier.models import signing
 from interaction_classifier.models.accurate import AccurateModel
-from interaction_classifier.models.artifact import ArtifactError, verify_artifact, write_manifest
+from interaction_classifier.models.artifact import ArtifactError, verify_artifact
 from interaction_classifier.serving.http import create_app
 from interaction_classifier.serving.predictor import Predictor, resolve_model_dir
 from interaction_classifier.serving.settings import ServeSettings
@@ -45,29 +44,18 @@ SEMEVAL_FLOOR = 0.665
 SHIPPED = PROFILES["accurate"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def accurate_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The shipped profile re-signed by the test session's trusted key, and the profile name
-    pointed at it: the API and CLI tests then check the name, the signature and every
-    checksum without the release key (``test_shipped_profile_is_release_signed`` checks
-    the shipped signature itself)."""
-    copy = tmp_path_factory.mktemp("profile") / "accurate"
-    shutil.copytree(PROFILES["accurate"], copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    write_manifest(copy, manifest, signer=signing.load_private_key(signing.default_key_path()))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(PROFILES, "accurate", copy)
-        yield copy
-
-
 @pytest.fixture(scope="module")
-def accurate(accurate_dir: Path) -> Predictor:
+def accurate() -> Predictor:
     return load_model("accurate")
 
 
-def test_shipped_profile_is_release_signed() -> None:
-    manifest = verify_artifact(SHIPPED)
-    assert manifest["signing_key_id"] == verify_artifact(PROFILES["fast"])["signing_key_id"]
+def test_shipped_profiles_are_signed_by_release_keys() -> None:
+    """Both shipped profiles verify against the package's release keys alone (no user key)."""
+    release = {signing.key_id(signing.parse_public_key(path.read_bytes(), str(path)))
+               for path in signing.RELEASE_KEYS}
+    assert len(release) == len(signing.RELEASE_KEYS) >= 1
+    for directory in (SHIPPED, PROFILES["fast"]):
+        assert verify_artifact(directory)["signing_key_id"] in release
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +112,9 @@ def test_batch_rows_equal_single_predictions(accurate: Predictor) -> None:
                 assert frame[f"p_{head}__{label}"][i] == pytest.approx(p, abs=1e-6)
 
 
-def test_a_tampered_base_model_is_refused(tmp_path: Path, accurate_dir: Path) -> None:
+def test_a_tampered_base_model_is_refused(tmp_path: Path) -> None:
     copy = tmp_path / "accurate"
-    shutil.copytree(accurate_dir, copy)
+    shutil.copytree(SHIPPED, copy)
     with (copy / "base" / "weights.npz").open("r+b") as fh:
         fh.seek(200)
         byte = fh.read(1)

@@ -2,8 +2,8 @@
 
 The manifest's sha256 list catches corruption, not an attacker: whoever can replace a file
 can rewrite the manifest too. A signature over the manifest's exact bytes by a key the user
-trusts is what makes a model loadable. Trusted public keys are the package's release key
-(which signs the shipped default model) plus the user's: ``keys trust`` copies a key into
+trusts is what makes a model loadable. Trusted public keys are the package's release keys
+(which sign the shipped models) plus the user's: ``keys trust`` copies a key into
 ``<home>/trusted/``, and ``INTERACTION_CLASSIFIER_TRUSTED_KEYS`` lists more key files
 (``os.pathsep``-separated). ``<home>`` is ``INTERACTION_CLASSIFIER_HOME`` or
 ``~/.config/interaction-classifier``; the trainer's private key is
@@ -29,7 +29,10 @@ from interaction_classifier.io import write_bytes
 ENV_HOME = "INTERACTION_CLASSIFIER_HOME"
 ENV_SIGNING_KEY = "INTERACTION_CLASSIFIER_SIGNING_KEY"
 ENV_TRUSTED_KEYS = "INTERACTION_CLASSIFIER_TRUSTED_KEYS"
-RELEASE_KEY = RESOURCES / "keys" / "release-ed25519.pub"
+# The project's release keys: every shipped artifact is signed by one of them. A release key
+# whose private half is lost is not reused: a new one is added beside it, and the old public
+# key stays so that the artifacts it signed still load (docs/reliability.md, "Keys").
+RELEASE_KEYS = tuple(sorted((RESOURCES / "keys").glob("release-*.pub")))
 ALGORITHM = "ed25519"
 
 
@@ -138,8 +141,8 @@ def trust_key(key: Ed25519PublicKey) -> Path:
 
 
 def trusted_keys() -> list[TrustedKey]:
-    """The release key, the user's trusted folder and the files the env var lists."""
-    files = [RELEASE_KEY, *sorted(trust_dir().glob("*.pub"))]
+    """The release keys, the user's trusted folder and the files the env var lists."""
+    files = [*RELEASE_KEYS, *sorted(trust_dir().glob("*.pub"))]
     files += [Path(p) for p in os.environ.get(ENV_TRUSTED_KEYS, "").split(os.pathsep) if p]
     keys = []
     for path in files:
