@@ -85,6 +85,10 @@ EVERY_OPERATOR = [  # (pattern, texts): each token test and repeat operator the 
      ["why me me me me", "why not", "why you", "why"]),
     ([{"LOWER": {"IN": ["so", "very"]}, "OP": "+"}, {"LOWER": "slow"}],
      ["so so very slow", "slow", "very slow slow", "so"]),
+    ([{"LOWER": "call"}, {}, {"LOWER": "back"}, {"OP": "{,2}"}, {"ORTH": "?"}],
+     ["call me back?", "call back?", "call me back now please ?", "call him back"]),
+    ([{"LOWER": "no", "OP": "?"}, {"LOWER": "refund", "OP": "*"}],
+     ["no refund refund", "refund", "no", "yes"]),
 ]
 
 

@@ -167,7 +167,9 @@ class BatchIndex:
     def mask(self, step: Step) -> np.ndarray:
         """Which distinct tokens the step consumes (its tests all pass; "!" inverts)."""
         if step not in self._masks:
-            mask = np.logical_and.reduce([self._test_mask(t) for t in step.tests])
+            mask = np.ones(len(self.batch.vocab), dtype=bool)  # {}: any token
+            for test in step.tests:
+                mask &= self._test_mask(test)
             self._masks[step] = mask != step.negated
         return self._masks[step]
 
@@ -216,9 +218,39 @@ def _starts(pattern: BatchPattern, index: BatchIndex) -> np.ndarray:
     return starts
 
 
+def _can_match(pattern: BatchPattern, index: BatchIndex, starts: np.ndarray) -> np.ndarray:
+    """Whether some way through the steps consumes at least one token from each start,
+    followed for all starts at once as (start, position) pairs; the engine's backtracking
+    tries the same ways, so where none exists it finds no match."""
+    size = len(index.ids) + 1
+    which, at = np.arange(len(starts)), starts
+    for step in pattern.steps:
+        mask, stop = index.mask(step), index.ptr[index.doc[starts[which]] + 1]
+        ways_which, ways_at = ([which], [at]) if step.low == 0 else ([], [])
+        alive = np.ones(len(which), dtype=bool)
+        for taken in range(1, step.high + 1):
+            last = at + taken - 1
+            alive &= last < stop
+            alive[alive] = mask[index.ids[last[alive]]]
+            if not alive.any():
+                break
+            if taken >= step.low:
+                ways_which.append(which[alive])
+                ways_at.append(at[alive] + taken)
+        key = np.unique(
+            np.concatenate([_EMPTY, *ways_which]) * size + np.concatenate([_EMPTY, *ways_at])
+        )
+        which, at = key // size, key % size
+    found = np.zeros(len(starts), dtype=bool)
+    found[which[at > starts[which]]] = True
+    return found
+
+
 def pattern_hits(pattern: BatchPattern, index: BatchIndex) -> Hits:
     """(text, start, end, pattern) of every match, starts and ends within the text."""
     starts = _starts(pattern, index)
+    if pattern.compiled is not None:
+        starts = starts[_can_match(pattern, index, starts)]
     texts = index.doc[starts]
     local = starts - index.ptr[texts]
     if pattern.compiled is None:

@@ -305,6 +305,8 @@ class _Spans:
         self.starts: list[int] | None = None
 
     def __call__(self, start: int, end: int) -> str:
+        if end - start == 1:  # one token: its own text, no offsets needed
+            return self.tokens[start]
         starts = self.starts = self.starts or []
         at = starts[-1] + len(self.tokens[len(starts) - 1]) if starts else 0
         for token in self.tokens[len(starts): end]:  # offsets up to the span's last token
