@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from pathlib import Path
 
@@ -83,10 +83,9 @@ class CueMatcher:
         self._requirement_of: list[int] = []  # requirement -> pattern index
         self._ids = list(self.specs)
         self._order = {pattern_id: i for i, pattern_id in enumerate(self._ids)}
-        self._batch_patterns: list[BatchPattern] = []
+        self._token_patterns: dict[str, list[dict]] = {}  # phrases as LOWER tokens
         for spec in self.specs.values():
             self._add(spec)
-        self._values = Values(self._batch_patterns)
         self._needed = np.bincount(self._requirement_of, minlength=len(self._ids))
         self._unfiltered = {self._ids[i] for i in np.flatnonzero(self._needed == 0)}
 
@@ -109,13 +108,11 @@ class CueMatcher:
                 self._phrases.setdefault(lowers[0], []).append((spec.id, lowers))
                 self._phrase_ids.add(spec.id)
                 self._require(spec, [(0, [w]) for w in lowers])
-                self._batch_patterns.append(batch_pattern(
-                    self._order[spec.id], spec.id, [{"LOWER": w} for w in lowers]))
+                self._token_patterns[spec.id] = [{"LOWER": w} for w in lowers]
                 return
             Matcher(self.vocab, validate=True).add(spec.id, [spec.pattern])
             compiled = compile_pattern(spec.id, spec.pattern, Identity())
-            self._batch_patterns.append(batch_pattern(self._order[spec.id], spec.id,
-                                                      spec.pattern))
+            self._token_patterns[spec.id] = spec.pattern
         except Exception as exc:  # spaCy raises MatchPatternError / ValueError subclasses
             message = f"{self.pattern_dir}: pattern {spec.id!r} is invalid: {exc}"
             raise PatternError(message) from exc
@@ -231,7 +228,7 @@ class CueMatcher:
         (``cue_batch``), or a small batch text by text."""
         if len(batch) < BATCH_MATCH_MIN:
             return self._match_each(batch)
-        texts, starts, ends, which = batch_hits(self._batch_patterns, self._values, batch)
+        texts, starts, ends, which = batch_hits(*self._batch_patterns, batch)
         out: list[list[Cue]] = [[] for _ in range(len(batch))]
         cuts = [0, *(np.flatnonzero(np.diff(texts)) + 1).tolist(), len(texts)]
         for at, stop in pairwise(cuts if len(texts) else ()):
@@ -241,6 +238,13 @@ class CueMatcher:
                             which[at:stop].tolist(), strict=True))
             out[i] = self.select(hits, _Spans(batch.texts[i], [batch.vocab[t] for t in ids]))
         return out
+
+    @cached_property
+    def _batch_patterns(self) -> tuple[list[BatchPattern], Values]:
+        """The patterns as ``cue_batch`` matches them, built on the first large batch (not
+        at load: a service that only answers single messages never needs them)."""
+        patterns = [batch_pattern(self._order[i], i, p) for i, p in self._token_patterns.items()]
+        return patterns, Values(patterns)
 
     def _match_each(self, batch: TokenBatch) -> list[list[Cue]]:
         """:meth:`match_rows` for each text, tried only for its :meth:`candidates`."""
