@@ -8,7 +8,8 @@ Speed: spaCy's Matcher costs O(tokens x patterns) per call, about a millisecond 
 patterns, too slow for the prediction hot path (< 100 µs). Patterns are therefore validated with
 spaCy's own Matcher schema and then compiled into a small backtracking matcher
 (:mod:`.engine`) over the batch tokenizer's tokens (:mod:`.tokens`); a text is tried only for
-the patterns whose required tokens it has.
+the patterns whose required tokens it has. A batch of :data:`BATCH_MATCH_MIN` texts or more
+is matched as a whole with numpy (:mod:`.cue_batch`), with the same cues.
 """
 
 from __future__ import annotations
