@@ -58,8 +58,15 @@ def _pairs(cue_lists: list[list[Cue]]) -> list[list[tuple[str, str]]]:
     return [[(c.id, c.text) for c in cues] for cues in cue_lists]
 
 
+@pytest.fixture
+def batch_path(monkeypatch) -> None:
+    """Every batch of two or more texts takes ``cue_batch`` (the threshold is a speed choice)."""
+    monkeypatch.setattr("interaction_classifier.text.cues.BATCH_MATCH_MIN", 2)
+
+
 def test_batch_matching_fires_what_text_by_text_matching_fires(matcher: CueMatcher,
-                                                                messages: list[str]) -> None:
+                                                                messages: list[str],
+                                                                batch_path: None) -> None:
     """``cue_batch`` (a whole batch with numpy) gives every text the cues, matched texts and
     order of the engine run text by text; ties on one span go in pattern-file order."""
     from interaction_classifier.text.cues import BATCH_MATCH_MIN
@@ -93,7 +100,8 @@ EVERY_OPERATOR = [  # (pattern, texts): each token test and repeat operator the 
 
 
 @pytest.mark.parametrize(("pattern", "texts"), EVERY_OPERATOR)
-def test_batch_matching_equals_the_engine_for_every_operator(tmp_path, pattern, texts) -> None:
+def test_batch_matching_equals_the_engine_for_every_operator(tmp_path, pattern, texts,
+                                                            batch_path: None) -> None:
     """One custom pattern per test, on its texts repeated into a batch: the same cues and
     matched texts as the engine text by text (which the spaCy Matcher test backs)."""
     rule = {**GOOD, "id": "interaction_type.question.custom", "pattern": pattern}
@@ -106,7 +114,8 @@ def test_batch_matching_equals_the_engine_for_every_operator(tmp_path, pattern, 
     assert any(together) and not all(together)
 
 
-def test_shipped_model_scores_the_example_tickets_alike_in_a_batch_and_alone() -> None:
+def test_shipped_model_scores_the_example_tickets_alike_in_a_batch_and_alone(
+        batch_path: None) -> None:
     """The shipped model's outputs on examples/messages.csv (reasons included) are the same
     from one batch (cues by ``cue_batch``) as one message at a time (the engine)."""
     import pandas as pd
