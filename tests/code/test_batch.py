@@ -530,3 +530,34 @@ def test_a_json_lines_key_missing_everywhere_is_still_refused(tmp_path: Path) ->
     write_any(messages(30), source)
     with pytest.raises(BatchError, match="--id-column 'tiket_id' is not a column"):
         score(tmp_path, source, "out.csv", id_column="tiket_id")
+
+
+RSS_AFTER_FREE = """
+import sys
+import numpy as np
+from interaction_classifier.batch.workers import keep_freed_memory
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+kept = keep_freed_memory() if sys.argv[1] == "keep" else None
+before = rss()
+block = np.ones(24 * 2**20 // 8)  # a chunk's feature array: ~24 MB
+del block
+print(kept, (rss() - before) // 2**20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc on Linux")
+def test_workers_keep_freed_chunk_memory_instead_of_unmapping_it() -> None:
+    """A worker asks glibc to keep a freed chunk's arrays (each chunk would otherwise fault
+    its pages in again); a fresh process without the call gives the memory back."""
+    def run_script(mode: str) -> tuple[str, int]:
+        out = subprocess.run([sys.executable, "-c", RSS_AFTER_FREE, mode], check=True,
+                             capture_output=True, text=True, cwd=PROJECT_ROOT,
+                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")})
+        kept, megabytes = out.stdout.split()
+        return kept, int(megabytes)
+
+    kept, still_held = run_script("keep")
+    assert kept == "True" and still_held >= 23
+    assert run_script("default") == ("None", 0)

@@ -54,6 +54,87 @@ def test_batch_tokens_fire_the_cues_the_spacy_doc_fires(matcher: CueMatcher,
     assert sum(same) == len(same)
 
 
+def _pairs(cue_lists: list[list[Cue]]) -> list[list[tuple[str, str]]]:
+    return [[(c.id, c.text) for c in cues] for cues in cue_lists]
+
+
+@pytest.fixture
+def batch_path(monkeypatch) -> None:
+    """Every batch of two or more texts takes ``cue_batch`` (the threshold is a speed choice)."""
+    monkeypatch.setattr("interaction_classifier.text.cues.BATCH_MATCH_MIN", 2)
+
+
+def test_batch_matching_fires_what_text_by_text_matching_fires(matcher: CueMatcher,
+                                                                messages: list[str],
+                                                                batch_path: None) -> None:
+    """``cue_batch`` (a whole batch with numpy) gives every text the cues, matched texts and
+    order of the engine run text by text; ties on one span go in pattern-file order."""
+    from interaction_classifier.text.cues import BATCH_MATCH_MIN
+    from interaction_classifier.text.tokens import encode
+
+    batch = encode(messages)
+    assert len(batch) >= BATCH_MATCH_MIN
+    together, alone = _pairs(matcher.match_batch(batch)), _pairs(matcher._match_each(batch))
+    assert together == alone
+    assert sum(map(bool, together)) > len(messages) / 2
+
+
+EVERY_OPERATOR = [  # (pattern, texts): each token test and repeat operator the engine knows
+    ([{"LOWER": "card"}, {"IS_ALPHA": True, "OP": "*"}, {"LEMMA": {"IN": ["steal", "lose"]}}],
+     ["my card was stolen", "card card lost", "the card, lost", "card stolen"]),
+    ([{"LIKE_NUM": True}, {"LOWER": {"IN": ["days", "weeks"]}}],
+     ["waited 3 days", "for two weeks now", "days and days"]),
+    ([{"LOWER": "not"}, {"LOWER": {"NOT_IN": ["bad", "sure"]}}],
+     ["not good", "not bad", "not sure", "not"]),
+    ([{"LOWER": {"REGEX": "^refund"}}, {"IS_PUNCT": True, "OP": "?"}, {"ORTH": "!"}],
+     ["refunds!", "refund now!", "refunded, !", "Refund!"]),
+    ([{"LOWER": "why"}, {"OP": "!", "LOWER": "not"}, {"LOWER": "me", "OP": "{,3}"}],
+     ["why me me me me", "why not", "why you", "why"]),
+    ([{"LOWER": {"IN": ["so", "very"]}, "OP": "+"}, {"LOWER": "slow"}],
+     ["so so very slow", "slow", "very slow slow", "so"]),
+    ([{"LOWER": "call"}, {}, {"LOWER": "back"}, {"OP": "{,2}"}, {"ORTH": "?"}],
+     ["call me back?", "call back?", "call me back now please ?", "call him back"]),
+    ([{"LOWER": "no", "OP": "?"}, {"LOWER": "refund", "OP": "*"}],
+     ["no refund refund", "refund", "no", "yes"]),
+]
+
+
+@pytest.mark.parametrize(("pattern", "texts"), EVERY_OPERATOR)
+def test_batch_matching_equals_the_engine_for_every_operator(tmp_path, pattern, texts,
+                                                            batch_path: None) -> None:
+    """One custom pattern per test, on its texts repeated into a batch: the same cues and
+    matched texts as the engine text by text (which the spaCy Matcher test backs)."""
+    rule = {**GOOD, "id": "interaction_type.question.custom", "pattern": pattern}
+    custom = CueMatcher(_write(tmp_path, rule))
+    from interaction_classifier.text.tokens import encode
+
+    batch = encode(texts * 8)
+    together, alone = _pairs(custom.match_batch(batch)), _pairs(custom._match_each(batch))
+    assert together == alone
+    assert any(together) and not all(together)
+
+
+def test_shipped_model_scores_the_example_tickets_alike_in_a_batch_and_alone(
+        batch_path: None) -> None:
+    """The shipped model's outputs on examples/messages.csv (reasons included) are the same
+    from one batch (cues by ``cue_batch``) as one message at a time (the engine)."""
+    import pandas as pd
+
+    from interaction_classifier import load_model
+    from interaction_classifier.config import PROJECT_ROOT
+
+    texts = pd.read_csv(PROJECT_ROOT / "examples" / "messages.csv")["text"].tolist()
+    model = load_model()
+    together = model.predict_many(texts)
+    alone = [model.predict(t) for t in texts]
+    # the urgency score's last float bits differ between a batch and one text (numpy's
+    # summation order), which the cues do not touch
+    assert [r.pop("urgency") for r in together] == pytest.approx(
+        [r.pop("urgency") for r in alone], rel=1e-12)
+    assert together == alone
+    assert any(r["reasons"] for r in together)
+
+
 def test_urgency_covers_every_driver(matcher: CueMatcher) -> None:
     labels = {s.label for s in matcher.specs.values() if s.head == "urgency"}
     assert labels == {"time_pressure", "risk", "repetition", "churn_threat", "dissatisfaction"}

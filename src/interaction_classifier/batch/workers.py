@@ -34,6 +34,9 @@ from interaction_classifier.batch.stats import chunk_stats
 from interaction_classifier.text.redact import Redactor
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from <malloc.h>
+MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's largest on 64-bit
+TRIM_THRESHOLD = 2**30
 TIME = f"{INTERNAL_PREFIX}time"
 
 
@@ -66,8 +69,26 @@ def init_worker(config: JobConfig, model: Any, parent: int | None = None) -> Non
     """
     _WORKER["config"] = config
     _WORKER["model"] = model
+    keep_freed_memory()
     if parent is not None:
         _die_with_parent(parent)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for the next chunk instead of returning it to the
+    system (False where that is not glibc).
+
+    A chunk's feature arrays are tens of MB, allocated and freed once per chunk; by default
+    glibc maps such blocks fresh and unmaps them on free, so every chunk faults its pages in
+    again, which on this VM made the same chunk cost 130 to 330 us a row (the CSR stacking
+    alone 3.5 to 58; docs/benchmarks.md). Memory stays at the largest chunk's peak, which
+    the chunk size already bounds.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)
+                    and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return False
 
 
 def _die_with_parent(parent: int) -> None:

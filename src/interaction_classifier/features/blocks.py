@@ -169,22 +169,19 @@ def tfidf(counts: Entries, idf: np.ndarray, sublinear_tf: bool) -> Entries:
 
 def stack(blocks: list[Entries]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Blocks side by side as CSR arrays (data, indices, indptr) and the column count. Each
-    block's entries are sorted by row, so every entry's place is computed, not sorted for:
-    its row's start, the entries earlier blocks put in that row, and its rank in its own."""
+    block's entries are sorted by row, so each is a CSR matrix as it stands (its indptr
+    from a row count) and scipy's compiled ``hstack`` interleaves them: ~2x faster than
+    placing every entry with numpy gathers (docs/benchmarks.md)."""
     n_rows = blocks[0].shape[0]
     if n_rows == 1:  # one message: its blocks' entries one after the other
         offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
         data = np.concatenate([b.vals for b in blocks])
         return (data, np.concatenate([b.cols + o for b, o in zip(blocks, offsets, strict=False)]),
                 np.array([0, len(data)], dtype=np.int64), int(offsets[-1]))
-    counts = [np.bincount(b.rows, minlength=n_rows) for b in blocks]
-    indptr = np.concatenate([[0], np.cumsum(np.sum(counts, axis=0))]).astype(np.int64)
-    data, indices = np.empty(indptr[-1]), np.empty(indptr[-1], dtype=np.int64)
-    before, offset = np.zeros(n_rows, dtype=np.int64), 0
-    for block, count in zip(blocks, counts, strict=True):
-        rank = np.arange(len(block.rows)) - (np.cumsum(count) - count)[block.rows]
-        place = indptr[block.rows] + before[block.rows] + rank
-        data[place], indices[place] = block.vals, block.cols + offset
-        before += count
-        offset += block.shape[1]
-    return data, indices, indptr, offset
+    matrices = []
+    for block in blocks:
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(block.rows, minlength=n_rows), out=indptr[1:])
+        matrices.append(sp.csr_matrix((block.vals, block.cols, indptr), shape=block.shape))
+    out = sp.hstack(matrices, format="csr")
+    return out.data, out.indices, out.indptr, out.shape[1]

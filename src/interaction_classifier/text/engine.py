@@ -135,7 +135,7 @@ class CompiledPattern:
         return -1
 
 
-def _anchor_index(pattern: list[dict[str, Any]]) -> int | None:
+def anchor_index(pattern: list[dict[str, Any]]) -> int | None:
     """Index of the required IN/exact token whose values are least common, if any."""
     options = [
         (_commonness(values), i)
@@ -169,7 +169,7 @@ def compile_pattern(pattern_id: str, pattern: list[dict[str, Any]], strings) -> 
     for token in pattern:
         low, high = repeat_bounds(token.get("OP"))
         steps.append((compile_token(token, strings), low, high, token.get("OP") == "!"))
-    anchor_at = _anchor_index(pattern)
+    anchor_at = anchor_index(pattern)
     if anchor_at is None:
         return CompiledPattern(pattern_id, tuple(steps), None, 0)
     anchor = frozenset(strings.add(v) for v in token_values(pattern[anchor_at]))
