@@ -174,11 +174,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     start = {h: log["start"][eval_name][h] for h in HEADS}
     fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
     for ax, head in zip(axes, HEADS, strict=True):
-        for name, colour in (
-            ("strategy", "tab:blue"),
-            ("random", "tab:grey"),
-            ("strategy_v2", "tab:orange"),
-        ):
+        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey")):
             if name not in set(runs["arm"]):
                 continue
             part = runs[runs["arm"] == name].groupby("corrections")[head]
@@ -189,7 +185,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
             )
         ax.set_title(head)
         ax.set_xlabel("corrections")
-        ax.set_xticks([0, 200, 400, 600])
+        ax.set_xticks([0, *sorted(set(runs["corrections"]))])
     axes[0].set_ylabel(f"macro-F1 ({eval_name})")
     axes[0].legend()
     fig.tight_layout()
@@ -198,13 +194,18 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     return path
 
 
+def spread(values: list[float]) -> str:
+    """Mean [min, max] of one arm's seeds."""
+    return f"{np.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
 def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -> str:
-    """Markdown: per head and checkpoint, the strategy's macro-F1 (mean over its seeds)
-    beside random's mean and min-max over seeds, and whether the strategy beats random's
-    best seed."""
+    """Markdown: per head and checkpoint, the strategy's and random's macro-F1, mean [min,
+    max] over their seeds, the difference of the means, and whether every strategy seed
+    beats every random seed."""
     lines = [
-        "| head | corrections | strategy | random mean [min, max] | strategy - random "
-        "mean | beats every random seed |",
+        f"| head | corrections | {arm} mean [min, max] | random mean [min, max] | "
+        "difference of means | every seed above every random seed |",
         "|---|---|---|---|---|---|",
     ]
     runs = log["runs"]
@@ -217,11 +218,37 @@ def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -
             }
             if not got[arm] or not got["random"]:
                 continue
-            s, r = np.mean(got[arm]), got["random"]
+            diff = np.mean(got[arm]) - np.mean(got["random"])
             lines.append(
-                f"| {head} | {n} | {s:.3f} | {np.mean(r):.3f} [{min(r):.3f}, "
-                f"{max(r):.3f}] | {s - np.mean(r):+.3f} | "
-                f"{'yes' if min(got[arm]) > max(r) else 'no'} |"
+                f"| {head} | {n} | {spread(got[arm])} | {spread(got['random'])} | {diff:+.3f} | "
+                f"{'yes' if min(got[arm]) > max(got['random']) else 'no'} |"
+            )
+    return "\n".join(lines)
+
+
+def picked_table(log: dict, corrections: int) -> str:
+    """Markdown: each label's share of the corrections after ``corrections`` rows, mean over
+    each arm's seeds, beside its share of the pool: which classes an arm brings."""
+    arms = sorted({r["arm"] for r in log["runs"]})
+    lines = [
+        f"| head | label | pool | {' | '.join(arms)} |",
+        "|---|---|---" + "|---" * len(arms) + "|",
+    ]
+    for head, counts in log["pool_classes"].items():
+        for label, count in counts.items():
+            shares = [
+                np.mean(
+                    [
+                        r["picked"][head].get(label, 0) / sum(r["picked"][head].values())
+                        for r in log["runs"]
+                        if r["arm"] == a and r["corrections"] == corrections
+                    ]
+                )
+                for a in arms
+            ]
+            pool = count / sum(counts.values())
+            lines.append(
+                f"| {head} | {label} | {pool:.3f} | {' | '.join(f'{x:.3f}' for x in shares)} |"
             )
     return "\n".join(lines)
 
@@ -301,6 +328,7 @@ def main() -> None:
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
     RESULTS = args.results
+    report = sorted(int(n) for n in args.report.split(","))
     if args.merge:
         save(merge(args.merge.split(",")))
     if args.plot_only or args.merge:
@@ -313,6 +341,7 @@ def main() -> None:
                 for arm in arms
                 for name in ("heldout_tweets", "gold")
             ),
+            *(f"picked after {n}\n{picked_table(log, n)}\n" for n in report),
             sep="\n",
         )
         return
@@ -332,7 +361,6 @@ def main() -> None:
     }
     save(log)
     print(log["start"], flush=True)
-    report = {int(n) for n in args.report.split(",")}
     arms = args.arms.split(",")
     for name, seeds in (("strategy", args.strategy_seeds), ("random", args.seeds)):
         for seed in (int(s) for s in seeds.split(",")) if name in arms else ():
