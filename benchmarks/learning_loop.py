@@ -5,10 +5,11 @@ Pool: the hand-labelled customer tweets of the corpus's *train* split (``twcs``,
 the current model scores the rest of the pool, 200 rows are chosen (``loop.select``:
 ``select_for_review`` or ``select_random``), their hand labels come back as corrections
 (origin ``review``, ``training.corrections.apply_to_corpus``, the code ``train`` uses) and
-the model is refitted. Measured after 200, 400 and 600 corrections: macro-F1 per head on
-two fixed held-out sets never in the pool: the hand-labelled tweets of the *test* split
-(primary, in the pool's domain) and the gold set (``data/gold``). Random choice is repeated
-with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds (default 1).
+the model is refitted. Measured at the ``--report`` checkpoints (default 200 and 600
+corrections): macro-F1 per head on two fixed held-out sets never in the pool: the
+hand-labelled tweets of the *test* split (primary, in the pool's domain) and the gold set
+(``data/gold``). Random choice is repeated
+with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds.
 
 The fit is the trainer's (``fit_default_model``) with a lighter config so one fit takes a
 few minutes on a shared CPU: ``configs/default.toml`` with no GloVe block (so no block left
@@ -16,12 +17,15 @@ out of interaction_type), vocabularies of 20,000 word and 30,000 char n-grams, a
 1,000 rows per (head, source) and 2,500 validation rows (every tweet of the split among
 them). Each text's spaCy parse is cached for the run. Usage:
 
-    nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 3]
+    nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 1,2,3]
 
-Writes ``docs/learning-loop/learning_loop.json`` (``--results``) and one plot per evaluation
-set, ``learning_loop_<set>.png``; ``--plot-only`` redraws them from the JSON and prints the
-tables. ``--arms strategy --results other.json`` runs only the strategy into its own file,
-to set beside the random arms of an earlier run (the start model is seeded, so the same).
+Writes ``docs/learning-loop/<--results>`` and one plot per evaluation set,
+``learning_loop_<set>.png``. Arms can run in separate processes from one start model
+(``--start-cache FILE``: fitted and pickled by the first, read by the others), each into
+its own ``--results`` file; ``--merge a.json,b.json`` joins them into
+``learning_loop.json``, redraws the plots and prints the tables; ``--plot-only`` does the
+last two. Random choice is refitted only at the ``--report`` checkpoints (its choice does
+not depend on the model); the strategy every round.
 """
 
 from __future__ import annotations
