@@ -5,10 +5,11 @@ Pool: the hand-labelled customer tweets of the corpus's *train* split (``twcs``,
 the current model scores the rest of the pool, 200 rows are chosen (``loop.select``:
 ``select_for_review`` or ``select_random``), their hand labels come back as corrections
 (origin ``review``, ``training.corrections.apply_to_corpus``, the code ``train`` uses) and
-the model is refitted. Measured after 200, 400 and 600 corrections: macro-F1 per head on
-two fixed held-out sets never in the pool: the hand-labelled tweets of the *test* split
-(primary, in the pool's domain) and the gold set (``data/gold``). Random choice is repeated
-with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds (default 1).
+the model is refitted. Measured at the ``--report`` checkpoints (default 200 and 600
+corrections): macro-F1 per head on two fixed held-out sets never in the pool: the
+hand-labelled tweets of the *test* split (primary, in the pool's domain) and the gold set
+(``data/gold``). Random choice is repeated
+with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds.
 
 The fit is the trainer's (``fit_default_model``) with a lighter config so one fit takes a
 few minutes on a shared CPU: ``configs/default.toml`` with no GloVe block (so no block left
@@ -16,18 +17,22 @@ out of interaction_type), vocabularies of 20,000 word and 30,000 char n-grams, a
 1,000 rows per (head, source) and 2,500 validation rows (every tweet of the split among
 them). Each text's spaCy parse is cached for the run. Usage:
 
-    nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 3]
+    nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 1,2,3]
 
-Writes ``docs/learning-loop/learning_loop.json`` (``--results``) and one plot per evaluation
-set, ``learning_loop_<set>.png``; ``--plot-only`` redraws them from the JSON and prints the
-tables. ``--arms strategy --results other.json`` runs only the strategy into its own file,
-to set beside the random arms of an earlier run (the start model is seeded, so the same).
+Writes ``docs/learning-loop/<--results>`` and one plot per evaluation set,
+``learning_loop_<set>.png``. Arms can run in separate processes from one start model
+(``--start-cache FILE``: fitted and pickled by the first, read by the others), each into
+its own ``--results`` file; ``--merge a.json,b.json`` joins them into
+``learning_loop.json``, redraws the plots and prints the tables; ``--plot-only`` does the
+last two. Random choice is refitted only at the ``--report`` checkpoints (its choice does
+not depend on the model); the strategy every round.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -48,9 +53,10 @@ from interaction_classifier.training.default_model import fit_default_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "learning-loop"
-LIGHT = {"features": {"embedding_weight": 0.0, "word_max_features": 20000,
-                      "char_max_features": 30000},
-         "model": {"max_rows_per_source": 1000, "exclude_blocks": {"interaction_type": []}}}
+LIGHT = {
+    "features": {"embedding_weight": 0.0, "word_max_features": 20000, "char_max_features": 30000},
+    "model": {"max_rows_per_source": 1000, "exclude_blocks": {"interaction_type": []}},
+}
 VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
 ROUND = 200
 RESULTS = "learning_loop.json"
@@ -80,40 +86,72 @@ def macro_f1(model, frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     for head in HEADS:
         mask = frame[head].notna() & (frame[head] != "")
-        out[head] = round(float(f1_score(frame.loc[mask, head], pred.loc[mask.to_numpy(), head],
-                                         average="macro")), 4)
+        out[head] = round(
+            float(
+                f1_score(frame.loc[mask, head], pred.loc[mask.to_numpy(), head], average="macro")
+            ),
+            4,
+        )
     return out
 
 
 def corrections(pool: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     """The pool rows at ``positions`` as a corrections table (ids + hand labels)."""
     rows = pool.iloc[positions]
-    return pd.DataFrame({"dataset": rows["source"], "source_id": rows["source_id"],
-                         **{h: rows[h].fillna("") for h in HEADS}, "skip": "",
-                         "origin": "review", "text": ""})
+    return pd.DataFrame(
+        {
+            "dataset": rows["source"],
+            "source_id": rows["source_id"],
+            **{h: rows[h].fillna("") for h in HEADS},
+            "skip": "",
+            "origin": "review",
+            "text": "",
+        }
+    )
 
 
-def arm(name: str, seed: int, start: pd.DataFrame, pool: pd.DataFrame, cfg, evals, rounds: int,
-        start_model, log: dict) -> None:
-    """One run of the loop; each round's metrics are appended to ``log`` and saved."""
-    corpus, model, left = start, start_model, np.arange(len(pool))
+def arm(name: str, seed: int, setup: dict, rounds: int, report: set[int], log: dict) -> None:
+    """One run of the loop; metrics at the ``report`` checkpoints are appended to ``log``
+    and saved. Random choice does not need the model, so it refits only at checkpoints."""
+    start, pool, cfg, evals = (setup[k] for k in ("start", "pool", "cfg", "evals"))
+    corpus, model, left = start, setup["model"], np.arange(len(pool))
     for r in range(1, rounds + 1):
         timer = time.perf_counter()
         if name == "strategy":
             texts = pool["text"].iloc[left].tolist()
             scored, _ = model.predict_frame(texts)
-            chosen = left[select_for_review(scored, texts, list(CLASSIFIER_HEADS), ROUND,
-                                            seed)["position"].to_numpy()]
+            chosen = left[
+                select_for_review(scored, texts, list(CLASSIFIER_HEADS), ROUND, seed)[
+                    "position"
+                ].to_numpy()
+            ]
         else:
             chosen = left[select_random(len(left), ROUND, seed * 1000 + r)]
         left = np.setdiff1d(left, chosen)
         corpus = apply_to_corpus(corpus, corrections(pool, chosen), list(HEADS))
+        if name != "strategy" and r * ROUND not in report:
+            continue
         model = fit_default_model(corpus, cfg, CueMatcher(PATTERNS_DIR), "sim")
-        log["runs"].append({"arm": name, "seed": seed, "corrections": r * ROUND,
-                            **{k: macro_f1(model, f) for k, f in evals.items()},
-                            "seconds": round(time.perf_counter() - timer, 1)})
+        if r * ROUND not in report:
+            continue
+        log["runs"].append(
+            {
+                "arm": name,
+                "seed": seed,
+                "corrections": r * ROUND,
+                **{k: macro_f1(model, f) for k, f in evals.items()},
+                "picked": picked_classes(pool.drop(index=left)),
+                "seconds": round(time.perf_counter() - timer, 1),
+            }
+        )
         save(log)
         print(log["runs"][-1], flush=True)
+
+
+def picked_classes(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """The hand labels of the corrections so far, counted per head: which classes an arm
+    brings to the model (``pool_classes`` in the log has the pool's)."""
+    return {h: {str(k): int(v) for k, v in rows[h].dropna().value_counts().items()} for h in HEADS}
 
 
 def save(log: dict) -> None:
@@ -124,26 +162,34 @@ def save(log: dict) -> None:
 def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     """Macro-F1 per head against corrections: strategy vs random (mean, min-max band)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = pd.DataFrame([{**{k: v for k, v in r.items() if not isinstance(v, dict)},
-                          **{h: r[eval_name][h] for h in HEADS}} for r in log["runs"]])
+    runs = pd.DataFrame(
+        [
+            {
+                **{k: v for k, v in r.items() if not isinstance(v, dict)},
+                **{h: r[eval_name][h] for h in HEADS},
+            }
+            for r in log["runs"]
+        ]
+    )
     start = {h: log["start"][eval_name][h] for h in HEADS}
     fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
     for ax, head in zip(axes, HEADS, strict=True):
-        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey"),
-                             ("strategy_v2", "tab:orange")):
+        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey")):
             if name not in set(runs["arm"]):
                 continue
             part = runs[runs["arm"] == name].groupby("corrections")[head]
             x = [0, *part.mean().index]
             ax.plot(x, [start[head], *part.mean()], "o-", color=colour, label=name)
-            ax.fill_between(x, [start[head], *part.min()], [start[head], *part.max()],
-                            color=colour, alpha=0.2)
+            ax.fill_between(
+                x, [start[head], *part.min()], [start[head], *part.max()], color=colour, alpha=0.2
+            )
         ax.set_title(head)
         ax.set_xlabel("corrections")
-        ax.set_xticks([0, 200, 400, 600])
+        ax.set_xticks([0, *sorted(set(runs["corrections"]))])
     axes[0].set_ylabel(f"macro-F1 ({eval_name})")
     axes[0].legend()
     fig.tight_layout()
@@ -152,77 +198,177 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     return path
 
 
+def spread(values: list[float]) -> str:
+    """Mean [min, max] of one arm's seeds."""
+    return f"{np.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
 def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -> str:
-    """Markdown: per head and checkpoint, the strategy's macro-F1 (mean over its seeds)
-    beside random's mean and min-max over seeds, and whether the strategy beats random's
-    best seed."""
-    lines = ["| head | corrections | strategy | random mean [min, max] | strategy - random "
-             "mean | beats every random seed |", "|---|---|---|---|---|---|"]
+    """Markdown: per head and checkpoint, the strategy's and random's macro-F1, mean [min,
+    max] over their seeds, the difference of the means, and whether every strategy seed
+    beats every random seed."""
+    lines = [
+        f"| head | corrections | {arm} mean [min, max] | random mean [min, max] | "
+        "difference of means | every seed above every random seed |",
+        "|---|---|---|---|---|---|",
+    ]
     runs = log["runs"]
     for head in HEADS:
         lines.append(f"| {head} | 0 | {log['start'][eval_name][head]:.3f} | | | |")
         for n in sorted({r["corrections"] for r in runs}):
-            got = {a: [r[eval_name][head] for r in runs if r["arm"] == a
-                       and r["corrections"] == n] for a in (arm, "random")}
+            got = {
+                a: [r[eval_name][head] for r in runs if r["arm"] == a and r["corrections"] == n]
+                for a in (arm, "random")
+            }
             if not got[arm] or not got["random"]:
                 continue
-            s, r = np.mean(got[arm]), got["random"]
-            lines.append(f"| {head} | {n} | {s:.3f} | {np.mean(r):.3f} [{min(r):.3f}, "
-                         f"{max(r):.3f}] | {s - np.mean(r):+.3f} | "
-                         f"{'yes' if min(got[arm]) > max(r) else 'no'} |")
+            diff = np.mean(got[arm]) - np.mean(got["random"])
+            lines.append(
+                f"| {head} | {n} | {spread(got[arm])} | {spread(got['random'])} | {diff:+.3f} | "
+                f"{'yes' if min(got[arm]) > max(got['random']) else 'no'} |"
+            )
     return "\n".join(lines)
+
+
+def picked_table(log: dict, corrections: int) -> str:
+    """Markdown: each label's share of the corrections after ``corrections`` rows, mean over
+    each arm's seeds, beside its share of the pool: which classes an arm brings."""
+    arms = sorted({r["arm"] for r in log["runs"]})
+    lines = [
+        f"| head | label | pool | {' | '.join(arms)} |",
+        "|---|---|---" + "|---" * len(arms) + "|",
+    ]
+    for head, counts in log["pool_classes"].items():
+        for label, count in counts.items():
+            shares = [
+                np.mean(
+                    [
+                        r["picked"][head].get(label, 0) / sum(r["picked"][head].values())
+                        for r in log["runs"]
+                        if r["arm"] == a and r["corrections"] == corrections
+                    ]
+                )
+                for a in arms
+            ]
+            pool = count / sum(counts.values())
+            lines.append(
+                f"| {head} | {label} | {pool:.3f} | {' | '.join(f'{x:.3f}' for x in shares)} |"
+            )
+    return "\n".join(lines)
+
+
+def load_setup(cache: Path | None) -> dict:
+    """Start corpus (pool unlabelled), pool, config, evaluation sets and the start model;
+    with ``cache``, the start model and its tables are pickled there once and reused, so
+    arms can run in separate processes from the same start."""
+    if cache and cache.exists():
+        with cache.open("rb") as f:
+            setup = pickle.load(f)
+        setup["model"].featurizer.set_matcher(CueMatcher(PATTERNS_DIR))  # not pickled
+        return setup
+    cfg = load_config(DEFAULT_CONFIG, LIGHT)
+    corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
+    in_pool = (
+        (corpus["source"] == "twcs")
+        & (corpus["label_origin"] == "hand")
+        & (corpus["split"] == "train")
+    )
+    pool = corpus[in_pool].reset_index(drop=True)
+    valid = corpus["split"] == "valid"
+    keep = valid & (corpus["source"] == "twcs")
+    keep |= valid & corpus.index.isin(
+        corpus[valid & ~keep].sample(n=VALID_ROWS - int(keep.sum()), random_state=13).index
+    )
+    corpus = corpus[~valid | keep]
+    in_pool = in_pool[corpus.index]
+    start = corpus.copy()
+    start.loc[in_pool, list(HEADS)] = pd.NA
+    start.loc[in_pool, "label_origin"] = pd.NA
+    held = corpus[
+        (corpus["source"] == "twcs")
+        & (corpus["label_origin"] == "hand")
+        & (corpus["split"] == "test")
+    ]
+    evals = {"heldout_tweets": held, "gold": load_gold()}
+    timer = time.perf_counter()
+    model = fit_default_model(start, cfg, CueMatcher(PATTERNS_DIR), "sim")
+    setup = {
+        "start": start,
+        "pool": pool,
+        "cfg": cfg,
+        "evals": evals,
+        "model": model,
+        "seconds": round(time.perf_counter() - timer, 1),
+    }
+    if cache:
+        with cache.open("wb") as f:
+            pickle.dump(setup, f)
+    return setup
+
+
+def merge(names: list[str]) -> dict:
+    """One log from several result files of the same start (arms run in parallel)."""
+    logs = [json.loads((OUT / n).read_text()) for n in names]
+    if any(log["start"] != logs[0]["start"] for log in logs):
+        raise SystemExit("the result files come from different start models")
+    return {**logs[0], "runs": [r for log in logs for r in log["runs"]]}
 
 
 def main() -> None:
     global RESULTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--strategy-seeds", type=int, default=1)
-    parser.add_argument("--arms", default="strategy,random",
-                        help="which arms to run (comma-separated)")
+    parser.add_argument(
+        "--report", default="200,600", help="corrections at which to measure (comma-separated)"
+    )
+    parser.add_argument("--seeds", default="1,2,3", help="random arm seeds")
+    parser.add_argument("--strategy-seeds", default="1,2,3", help="strategy k-means seeds")
+    parser.add_argument(
+        "--arms", default="strategy,random", help="which arms to run (comma-separated)"
+    )
     parser.add_argument("--results", default=RESULTS, help="JSON file name in docs/learning-loop")
+    parser.add_argument("--start-cache", type=Path, help="pickle of the start model to reuse")
+    parser.add_argument("--merge", help="comma-separated result files to merge into --results")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
     RESULTS = args.results
-    if args.plot_only:
+    report = sorted(int(n) for n in args.report.split(","))
+    if args.merge:
+        save(merge(args.merge.split(",")))
+    if args.plot_only or args.merge:
         log = json.loads((OUT / RESULTS).read_text())
         print(plot(log), plot(log, "gold"))
         arms = sorted({r["arm"] for r in log["runs"]} - {"random"})
-        print(*(f"{arm} / {name}\n{table(log, name, arm)}\n" for arm in arms
-                for name in ("heldout_tweets", "gold")), sep="\n")
+        print(
+            *(
+                f"{arm} / {name}\n{table(log, name, arm)}\n"
+                for arm in arms
+                for name in ("heldout_tweets", "gold")
+            ),
+            *(f"picked after {n}\n{picked_table(log, n)}\n" for n in report),
+            sep="\n",
+        )
         return
     cache_parses()
-    cfg = load_config(DEFAULT_CONFIG, LIGHT)
-    corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
-    in_pool = ((corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")
-               & (corpus["split"] == "train"))
-    pool = corpus[in_pool].reset_index(drop=True)
-    valid = corpus["split"] == "valid"
-    keep = valid & (corpus["source"] == "twcs")
-    keep |= valid & corpus.index.isin(corpus[valid & ~keep].sample(
-        n=VALID_ROWS - int(keep.sum()), random_state=13).index)
-    corpus = corpus[~valid | keep]
-    in_pool = in_pool[corpus.index]
-    start = corpus.copy()
-    start.loc[in_pool, list(HEADS)] = pd.NA
-    start.loc[in_pool, "label_origin"] = pd.NA
-    held = corpus[(corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")
-                  & (corpus["split"] == "test")]
-    evals = {"heldout_tweets": held, "gold": load_gold()}
-    timer = time.perf_counter()
-    start_model = fit_default_model(start, cfg, CueMatcher(PATTERNS_DIR), "sim")
-    log = {"pool": len(pool), "eval_rows": {k: len(v) for k, v in evals.items()},
-           "config": LIGHT, "round": ROUND,
-           "start": {**{k: macro_f1(start_model, f) for k, f in evals.items()},
-                     "seconds": round(time.perf_counter() - timer, 1)}, "runs": []}
+    setup = load_setup(args.start_cache)
+    log = {
+        "pool": len(setup["pool"]),
+        "eval_rows": {k: len(v) for k, v in setup["evals"].items()},
+        "config": LIGHT,
+        "round": ROUND,
+        "pool_classes": picked_classes(setup["pool"]),
+        "start": {
+            **{k: macro_f1(setup["model"], f) for k, f in setup["evals"].items()},
+            "seconds": setup["seconds"],
+        },
+        "runs": [],
+    }
     save(log)
     print(log["start"], flush=True)
     arms = args.arms.split(",")
-    for seed in range(1, args.strategy_seeds + 1 if "strategy" in arms else 1):
-        arm("strategy", seed, start, pool, cfg, evals, args.rounds, start_model, log)
-    for seed in range(1, args.seeds + 1 if "random" in arms else 1):
-        arm("random", seed, start, pool, cfg, evals, args.rounds, start_model, log)
+    for name, seeds in (("strategy", args.strategy_seeds), ("random", args.seeds)):
+        for seed in (int(s) for s in seeds.split(",")) if name in arms else ():
+            arm(name, seed, setup, args.rounds, report, log)
     print(plot(log), plot(log, "gold"))
 
 
