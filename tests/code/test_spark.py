@@ -96,8 +96,9 @@ def both(tmp_path: Path, spark: SparkSession, source: Path, local_source: Path |
 
 
 def assert_same_scores(local: pd.DataFrame, remote: pd.DataFrame, key: list[str],
-                       labels: list[str] = LABELS) -> None:
-    """Same rows (matched on ``key``), same labels and statuses, probabilities to 1e-9."""
+                       labels: list[str] = LABELS, tolerance: float = 1e-9) -> None:
+    """Same rows (matched on ``key``), same labels and statuses, probabilities to
+    ``tolerance``."""
     assert len(local) == len(remote)
     local = local.assign(_k=local[key].map(str).agg("|".join, axis=1)).set_index("_k")
     remote = remote.assign(_k=remote[key].map(str).agg("|".join, axis=1)).set_index("_k")
@@ -110,7 +111,7 @@ def assert_same_scores(local: pd.DataFrame, remote: pd.DataFrame, key: list[str]
     numeric = [c for c in local.columns if c.startswith("p_") or c in ("urgency",
                                                                        "sentiment_score")]
     diff = (local[numeric].astype(float) - remote[numeric].astype(float)).abs()
-    assert (diff.fillna(0) <= 1e-9).all().all()
+    assert (diff.fillna(0) <= tolerance).all().all()
     assert local[numeric].isna().equals(remote[numeric].isna())
 
 
@@ -346,6 +347,21 @@ def test_model_without_urgency_with_overrides(tmp_path: Path, spark: SparkSessio
     assert summary["needs_review"] == local_summary["needs_review"]
     assert 0 < summary["needs_review"] < 30 and summary["priority_tiers"] == {}
     assert summary["thresholds"]["review"]["topic"] == 0.75
+    assert_quarantine(tmp_path, remote, summary)
+
+
+def test_accurate_profile_on_spark_matches_local(tmp_path: Path, spark: SparkSession) -> None:
+    """The accurate profile (encoder files in sub-folders, a signed base model inside) is
+    shipped to the executors by name and scores what the local scorer scores."""
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(12)],
+                             "text": [*texts(10), None, "$" * 5000]}), source)
+    local, remote, local_summary, summary = both(tmp_path, spark, source, model="accurate")
+    assert local_summary["flagged"] == summary["flagged"] == 1
+    # float32 encoder and head products round by batch shape: ~1e-7 between partitionings
+    assert_same_scores(local, remote, ["id"], tolerance=1e-6)
+    assert summary["model_version"] == load_model("accurate").version != load_model().version
+    assert summary["rows_in"] == summary["rows_out"] == 12
     assert_quarantine(tmp_path, remote, summary)
 
 
