@@ -5,13 +5,18 @@ gold ECE per head. Two variants of the profile are scored: (b) the fine-tuned he
 (every fusion weight 0, each head's own temperature from ``valid``) and (c) as trained,
 fused with the fast model by the weights chosen on ``valid``. Usage:
 
-    python benchmarks/finetuned_compare.py outputs/PROFILE [--trust-unsigned]
+    python benchmarks/finetuned_compare.py outputs/PROFILE [--trust-unsigned] [--graph DIR]
+
+``--graph DIR`` also scores (c) with another export of the same fine-tuned encoder (the fp32
+graph under ``[finetune] output_dir``), same heads and fusion settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +25,7 @@ from gold_paired import HEADS, N_BOOT, measures
 from interaction_classifier import load_model
 from interaction_classifier.data.gold import load_gold
 from interaction_classifier.evaluation.metrics import expected_calibration_error, semeval_heldout
+from interaction_classifier.features.encoder import EncoderFiles, OnnxEncoder
 from interaction_classifier.models.accurate import FusedHead
 from interaction_classifier.serving.predictor import Predictor
 
@@ -30,6 +36,22 @@ def alone(predictor: Predictor) -> Predictor:
     """The profile with every fusion weight 0: the fine-tuned heads' probabilities only."""
     model = copy.copy(predictor.model)
     model.fused = {k: FusedHead(f.head, 0.0, 1.0) for k, f in model.fused.items()}
+    out = copy.copy(predictor)
+    out.model = model
+    return out
+
+
+def with_graph(predictor: Predictor, directory: Path) -> Predictor:
+    """The profile running another export of its encoder (``encoder.onnx`` in ``directory``)."""
+    files = EncoderFiles(
+        *(
+            x
+            for name in ("encoder.onnx", "tokenizer.json")
+            for x in (directory / name, hashlib.sha256((directory / name).read_bytes()).hexdigest())
+        )
+    )
+    model = copy.copy(predictor.model)
+    model.encoder = OnnxEncoder(files, model.metadata["max_length"])
     out = copy.copy(predictor)
     out.model = model
     return out
@@ -73,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("profile")
     parser.add_argument("--trust-unsigned", action="store_true")
+    parser.add_argument("--graph", type=Path, default=None)
     args = parser.parse_args()
     tuned = load_model(args.profile, trust_unsigned=args.trust_unsigned)
     models = {
@@ -81,6 +104,8 @@ def main() -> None:
         "(b) alone": alone(tuned),
         "(c) fused": tuned,
     }
+    if args.graph is not None:
+        models["(c) other graph"] = with_graph(tuned, args.graph)
     gold = load_gold().reset_index(drop=True)
     semeval = semeval_heldout()
     draws = np.random.default_rng(0).integers(0, len(gold), (N_BOOT, len(gold)))
@@ -95,8 +120,8 @@ def main() -> None:
         f"gold n={len(gold)}, {N_BOOT} paired resamples; SemEval-2016 n={len(semeval)}, "
         f"{SEMEVAL_BOOT} paired resamples; profile {tuned.model.version}"
     )
-    for old in ("fast", "stage-1"):
-        for new in ("(b) alone", "(c) fused"):
+    for old in ("fast", "stage-1", "(c) fused"):
+        for new in [n for n in list(models)[2:] if n != old]:
             print(f"\n{new} against {old}\n\n| measure | {old} | {new} | difference |")
             print("|---|---|---|---|")
             for measure in scores[old]:
