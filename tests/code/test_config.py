@@ -13,17 +13,28 @@ from interaction_classifier.config import (
     ConfigError,
     load_taxonomy,
     parse_taxonomy,
+    read_toml,
 )
-from interaction_classifier.training.config import load_config
+from interaction_classifier.training.config import load_config, parse_config
 
 
 def test_default_taxonomy_matches_shared_definition() -> None:
     tax = load_taxonomy()
     assert tuple(tax.heads) == HEADS
-    assert tax.labels("interaction_type") == ("question", "request", "complaint", "compliment",
-                                              "feedback")
-    assert tax.labels("journey_stage") == ("awareness", "consideration", "acquisition",
-                                           "experience", "loyalty")
+    assert tax.labels("interaction_type") == (
+        "question",
+        "request",
+        "complaint",
+        "compliment",
+        "feedback",
+    )
+    assert tax.labels("journey_stage") == (
+        "awareness",
+        "consideration",
+        "acquisition",
+        "experience",
+        "loyalty",
+    )
     assert tax.labels("sentiment") == ("negative", "neutral", "positive")
     assert tax.labels("urgency") == ("critical", "high", "normal", "low")
     assert all(tax.heads["interaction_type"].definitions.values())
@@ -64,13 +75,15 @@ def test_custom_taxonomy_file(tmp_path) -> None:
 
 # --------------------------------------------------------------------------- training config
 
-TRAINING_CONFIGS = sorted(p for p in (PROJECT_ROOT / "configs").glob("*.toml")
-                          if p.name not in ("taxonomy.toml", "corpus.toml"))
+TRAINING_CONFIGS = sorted(
+    p
+    for p in (PROJECT_ROOT / "configs").glob("*.toml")
+    if p.name not in ("taxonomy.toml", "corpus.toml")
+)
 
 
 def test_the_configs_folder_holds_the_default_and_retraining_configs() -> None:
-    assert {p.name for p in TRAINING_CONFIGS} >= {"default.toml", "retrain.toml",
-                                                  "banking77.toml"}
+    assert {p.name for p in TRAINING_CONFIGS} >= {"default.toml", "retrain.toml", "banking77.toml"}
 
 
 @pytest.mark.parametrize("path", TRAINING_CONFIGS, ids=lambda p: p.name)
@@ -78,8 +91,21 @@ def test_every_training_config_validates_against_the_schema(path) -> None:
     # As spaCy does for its shipped configs: a stale or misspelt key fails here, not in a
     # user's run. (corpus.toml is the corpus builder's and loads with its own loader.)
     cfg = load_config(path)
-    kinds = {"default.toml": "default", "accurate.toml": "accurate"}
+    kinds = {
+        "default.toml": "default",
+        "accurate.toml": "accurate",
+        "accurate-finetuned.toml": "accurate",
+        "accurate-finetuned-full.toml": "accurate",
+    }
     assert cfg.kind == kinds.get(path.name, "retrained")
+    assert (cfg.finetune is not None) == path.name.startswith("accurate-finetuned")
+
+
+def test_finetune_needs_the_accurate_profile() -> None:
+    raw = read_toml(PROJECT_ROOT / "configs" / "accurate-finetuned.toml")
+    del raw["accurate"]
+    with pytest.raises(ConfigError, match=r"\[finetune\].*needs \[accurate\]"):
+        parse_config(raw)
 
 
 def test_corpus_config_loads() -> None:
@@ -90,8 +116,11 @@ def test_corpus_config_loads() -> None:
 
 def test_a_typo_is_an_error_naming_the_key_and_the_file(tmp_path) -> None:
     path = tmp_path / "mine.toml"
-    path.write_text((PROJECT_ROOT / "configs" / "retrain.toml").read_text()
-                    .replace("[features]", "[features]\nword_ngram_rnage = [1, 2]"))
+    path.write_text(
+        (PROJECT_ROOT / "configs" / "retrain.toml")
+        .read_text()
+        .replace("[features]", "[features]\nword_ngram_rnage = [1, 2]")
+    )
     with pytest.raises(ConfigError, match=r"mine\.toml: features\.word_ngram_rnage: unknown key"):
         load_config(path)
     path.write_text('seed = 1\n[corpus]\npath = "c.parquet"\n[data]\npath = "x.csv"\n')
@@ -140,7 +169,6 @@ def test_review_threshold_flags_the_least_confident_share() -> None:
     assert 0.19 <= (proba.max(axis=1) < out["fitted"]).mean() <= 0.2
     assert review_thresholds({"h": proba}, ThresholdsConfig(review_rate=0.0)) == {"h": 0.0}
     certain = np.tile([1.0, 0.0, 0.0], (100, 1))  # saturated: 1.0 would flag everything
-    assert review_thresholds({"h": certain}, cfg.model_copy(update={"review": {}})) == \
-        {"h": 0.99}
+    assert review_thresholds({"h": certain}, cfg.model_copy(update={"review": {}})) == {"h": 0.99}
     with pytest.raises(ValueError, match=r"unknown heads \['nope'\]"):
         review_thresholds({"h": proba}, ThresholdsConfig(review={"nope": 0.5}))

@@ -21,7 +21,7 @@ from interaction_classifier.config import HEADS, PROJECT_ROOT
 from interaction_classifier.features.encoder import EncoderFiles, OnnxEncoder
 from interaction_classifier.models.accurate import TEXT_TIERS, AccurateModel, FusedHead, check_fused
 from interaction_classifier.models.artifact import load_artifact
-from interaction_classifier.models.model import InteractionModel
+from interaction_classifier.models.model import InteractionModel, LinearHead
 from interaction_classifier.text.cues import CueMatcher
 from interaction_classifier.training.config import TrainingConfig
 from interaction_classifier.training.embedding_cache import cached_embeddings
@@ -82,29 +82,20 @@ def choose_fusion(
     return fused
 
 
-def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) -> AccurateModel:
-    """Fit the embedding heads and fusion weights over the verified fast model."""
-    acfg, weights_cfg = cfg.accurate, cfg.model.model_dump()
-    base, base_dir = load_base(cfg)
-    files = encoder_files(cfg)
-    encoder = OnnxEncoder(files, acfg.max_length)
-    cache = PROJECT_ROOT / acfg.cache_dir if acfg.cache_dir else None
-
-    def embed(texts: list[str]) -> np.ndarray:
-        return cached_embeddings(encoder, texts, cache, files.graph_sha256)
-
-    train, valid = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "valid"]
+def logistic_heads(
+    train: pd.DataFrame, cfg: TrainingConfig, embed
+) -> tuple[dict[str, LinearHead], dict[str, int]]:
+    """A logistic head per label set on the frozen embeddings of the fast model's train rows
+    (same cap per source, seed and weights); also the rows per head."""
+    weights_cfg = cfg.model.model_dump()
     rows = {h: head_rows(train, h, cfg.model.max_rows_per_source, cfg.seed) for h in HEADS}
     union = pd.concat(rows.values())
     union = union[~union.index.duplicated()].sort_index()
-    E_all, E_valid = embed(union["text"].tolist()), embed(valid["text"].tolist())
+    E_all = embed(union["text"].tolist())
     pos = pd.Series(np.arange(len(union)), index=union.index)
-    fast_valid, _ = base.head_probabilities(valid["text"].tolist())
-    fused: dict[str, FusedHead] = {}
-    for h in HEADS:
-        name = TEXT_TIERS if h == "urgency" else h
-        r = rows[h]
-        head = fit_linear(
+    heads = {}
+    for h, r in rows.items():
+        heads[h] = fit_linear(
             h,
             E_all[pos[r.index].to_numpy()],
             r[h].to_numpy(),
@@ -112,14 +103,70 @@ def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) 
             cfg.seed,
             head_weights(r, h, weights_cfg),
         )
-        head.name = name
+        heads[h].name = TEXT_TIERS if h == "urgency" else h
+    return heads, {h: len(r) for h, r in rows.items()}
+
+
+def finetuned_heads(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    base: InteractionModel,
+    cfg: TrainingConfig,
+    version: str,
+) -> tuple[EncoderFiles, dict[str, LinearHead], dict]:
+    """The fine-tuned encoder (exported under ``[finetune] output_dir``/version) and heads in
+    the base model's class order."""
+    from interaction_classifier.training.finetune import finetune
+
+    names = {h: TEXT_TIERS if h == "urgency" else h for h in HEADS}
+    classes = {
+        h: (base.urgency.text_head if h == "urgency" else base.heads[h]).classes for h in HEADS
+    }
+    result = finetune(
+        train,
+        valid,
+        classes,
+        names,
+        cfg.finetune,
+        cfg.model.model_dump(),
+        cfg.accurate.max_length,
+        cfg.seed,
+        PROJECT_ROOT / cfg.finetune.output_dir / version,
+    )
+    return result.files, result.heads, result.log
+
+
+def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) -> AccurateModel:
+    """Fit (or fine-tune) the embedding heads and the fusion weights over the verified fast
+    model."""
+    acfg, weights_cfg = cfg.accurate, cfg.model.model_dump()
+    base, base_dir = load_base(cfg)
+    train, valid = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "valid"]
+    extra: dict = {}
+    if cfg.finetune is not None:
+        files, heads, extra["finetune"] = finetuned_heads(train, valid, base, cfg, version)
+        extra["train_rows"] = extra["finetune"]["labelled_rows"]
+    else:
+        files = encoder_files(cfg)
+    encoder = OnnxEncoder(files, acfg.max_length)
+    cache = PROJECT_ROOT / acfg.cache_dir if acfg.cache_dir else None
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return cached_embeddings(encoder, texts, cache, files.graph_sha256)
+
+    if cfg.finetune is None:
+        heads, extra["train_rows"] = logistic_heads(train, cfg, embed)
+    E_valid = embed(valid["text"].tolist())
+    fast_valid, _ = base.head_probabilities(valid["text"].tolist())
+    fused: dict[str, FusedHead] = {}
+    for h, head in heads.items():
         mask = valid[h].notna().to_numpy()
         w = head_weights(valid[mask], h, weights_cfg)
         head.temperature = fit_temperature(head, E_valid[mask], valid[h][mask].to_numpy(), w)
         index = np.array([head.classes.index(v) for v in valid[h][mask]])
-        fused[name] = choose_fusion(
+        fused[head.name] = choose_fusion(
             FusedHead(head, 1.0),
-            fast_valid[name][mask],
+            fast_valid[head.name][mask],
             E_valid[mask],
             index,
             w,
@@ -131,7 +178,7 @@ def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) 
         "profile": "accurate",
         "base_version": base.version,
         "max_length": acfg.max_length,
-        "train_rows": {h: len(r) for h, r in rows.items()},
+        **extra,
     }
     return AccurateModel.extend(
         base,

@@ -141,6 +141,29 @@ class AccurateConfig(Strict):
         return [i / self.fusion_steps for i in range(self.fusion_steps + 1)]
 
 
+class FinetuneConfig(Strict):
+    """Multi-task fine-tuning of the encoder (``training.finetune``, the ``train`` extra): the
+    accurate profile's embedding heads are then the fine-tuned linear heads, not logistic fits
+    on frozen embeddings. Early stopping reads the corpus ``valid`` split, never gold."""
+
+    # Stratified (by source) subsample of the train split; 0: every labelled train row.
+    train_rows: int = Field(0, ge=0)
+    valid_rows: int = Field(1000, ge=10)  # stratified sample of ``valid`` for early stopping
+    batch_size: int = Field(32, ge=1)
+    epochs: float = Field(1.0, gt=0)
+    lr: float = Field(5e-5, gt=0)  # encoder
+    head_lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup: float = Field(0.1, ge=0, lt=1)  # share of the steps, linear warm-up then decay
+    scale: float = Field(20.0, gt=0)  # logits = head(scale * unit embedding)
+    eval_every: int = Field(50, ge=1)  # steps between validation checks
+    patience: int = Field(4, ge=1)  # checks without a better validation loss before stopping
+    budget_minutes: float = Field(0.0, ge=0)  # stop training after this long (0: no limit)
+    threads: int = Field(2, ge=1)  # torch.set_num_threads
+    int8: bool = True  # export the fine-tuned graph with per-channel int8 weights
+    output_dir: str = "data/cache/finetuned"
+
+
 class ThresholdsConfig(Strict):
     """Model defaults, overridable per call. ``review``: per head, below this top probability
     a row needs review; a head without one gets the confidence below which ``review_rate`` of
@@ -178,6 +201,7 @@ class TrainingConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     urgency: UrgencyConfig | None = None
     accurate: AccurateConfig | None = None
+    finetune: FinetuneConfig | None = None
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
@@ -186,16 +210,24 @@ class TrainingConfig(Strict):
     @model_validator(mode="after")
     def _one_source(self) -> TrainingConfig:
         if (self.corpus is None) == (self.data is None):
-            raise ValueError("give exactly one of [corpus] (the default model) or [data] "
-                             "(your labelled table)")
+            raise ValueError(
+                "give exactly one of [corpus] (the default model) or [data] (your labelled table)"
+            )
         if self.data is not None and self.urgency is not None:
             raise ValueError("[urgency] needs the default taxonomy: only with [corpus]")
         if self.accurate is not None and self.corpus is None:
             raise ValueError("[accurate] extends the default model: it needs [corpus]")
-        if self.corpus is not None and self.accurate is None and (
-                self.urgency is None or not self.thresholds.priority):
-            raise ValueError("the default model ([corpus]) needs an [urgency] table and "
-                             "[thresholds] priority cut-offs")
+        if self.finetune is not None and self.accurate is None:
+            raise ValueError("[finetune] fits the accurate profile's heads: it needs [accurate]")
+        if (
+            self.corpus is not None
+            and self.accurate is None
+            and (self.urgency is None or not self.thresholds.priority)
+        ):
+            raise ValueError(
+                "the default model ([corpus]) needs an [urgency] table and "
+                "[thresholds] priority cut-offs"
+            )
         return self
 
     @property
@@ -224,8 +256,11 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Recursive dict merge (``update`` wins; nested tables merged, not replaced)."""
     out = dict(base)
     for key, value in update.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and \
-            isinstance(out.get(key), dict) else value
+        out[key] = (
+            merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -237,7 +272,8 @@ def parse_config(raw: dict[str, Any], origin: str = "<config>") -> TrainingConfi
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
             f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
-            for e in exc.errors())
+            for e in exc.errors()
+        )
         raise ConfigError(f"{origin}: {problems}") from exc
 
 

@@ -55,17 +55,16 @@ def extract_pinned(directory: Path) -> Path:
     return directory
 
 
-def load_torch_encoder(directory: Path):
-    """The encoder as a torch module in eval mode, from extracted files: (input_ids,
-    attention_mask, token_type_ids) -> last hidden layer (transformers' ``BertModel``
-    called by keyword, whose positional order changes between releases)."""
+def last_hidden(bert):
+    """``bert`` as a torch module: (input_ids, attention_mask, token_type_ids) -> last hidden
+    layer (transformers' ``BertModel`` called by keyword, whose positional order changes
+    between releases)."""
     import torch
-    from transformers import AutoModel
 
     class LastHidden(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bert = AutoModel.from_pretrained(str(directory))
+            self.bert = bert
 
         def forward(self, input_ids, attention_mask, token_type_ids):
             return self.bert(
@@ -75,14 +74,19 @@ def load_torch_encoder(directory: Path):
     return LastHidden().eval()
 
 
-def export(output: Path, int8: bool = False) -> dict[str, str]:
-    """Write ``encoder.onnx`` and ``tokenizer.json`` to ``output``; returns their sha256."""
+def load_torch_encoder(directory: Path):
+    """The pinned encoder as a torch module in eval mode, from extracted files."""
+    from transformers import AutoModel
+
+    return last_hidden(AutoModel.from_pretrained(str(directory)))
+
+
+def write_graph(model, path: Path, int8: bool) -> None:
+    """Export ``model`` (a :func:`last_hidden` module) to ONNX at ``path``; ``int8``: dynamic
+    per-channel int8 weights (per tensor loses too much, round 12)."""
     import torch
 
-    output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ic-encoder-") as tmp:
-        source = extract_pinned(Path(tmp))
-        model = load_torch_encoder(source)
+    with tempfile.TemporaryDirectory(prefix="ic-graph-") as tmp:
         ids = torch.ones((2, 8), dtype=torch.long)
         fp32 = Path(tmp) / GRAPH
         with torch.no_grad():
@@ -102,11 +106,17 @@ def export(output: Path, int8: bool = False) -> dict[str, str]:
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(
-                str(fp32), str(output / GRAPH), weight_type=QuantType.QInt8, per_channel=True
-            )
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True)
         else:
-            (output / GRAPH).write_bytes(fp32.read_bytes())
+            path.write_bytes(fp32.read_bytes())
+
+
+def export(output: Path, int8: bool = False) -> dict[str, str]:
+    """Write ``encoder.onnx`` and ``tokenizer.json`` to ``output``; returns their sha256."""
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ic-encoder-") as tmp:
+        source = extract_pinned(Path(tmp))
+        write_graph(load_torch_encoder(source), output / GRAPH, int8)
         (output / TOKENIZER).write_bytes((source / TOKENIZER).read_bytes())
     return {
         name: hashlib.sha256((output / name).read_bytes()).hexdigest()
