@@ -9,7 +9,8 @@ the model is refitted. Measured at the ``--report`` checkpoints (default 200 and
 corrections): macro-F1 per head on two fixed held-out sets never in the pool: the
 hand-labelled tweets of the *test* split (primary, in the pool's domain) and the gold set
 (``data/gold``). Random choice is repeated
-with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` k-means seeds.
+with ``--seeds`` seeds, the strategy with ``--strategy-seeds`` seeds (k-means and its
+random share).
 
 The fit is the trainer's (``fit_default_model``) with a lighter config so one fit takes a
 few minutes on a shared CPU: ``configs/default.toml`` with no GloVe block (so no block left
@@ -60,6 +61,8 @@ LIGHT = {
 VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
 ROUND = 200
 RESULTS = "learning_loop.json"
+# boundary_only: the strategy before its random share, kept in the log for comparison
+ARM_COLOURS = {"strategy": "tab:blue", "random": "tab:grey", "boundary_only": "tab:orange"}
 
 
 def cache_parses() -> None:
@@ -178,7 +181,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     start = {h: log["start"][eval_name][h] for h in HEADS}
     fig, axes = plt.subplots(1, len(HEADS), figsize=(4 * len(HEADS), 3.4))
     for ax, head in zip(axes, HEADS, strict=True):
-        for name, colour in (("strategy", "tab:blue"), ("random", "tab:grey")):
+        for name, colour in ARM_COLOURS.items():
             if name not in set(runs["arm"]):
                 continue
             part = runs[runs["arm"] == name].groupby("corrections")[head]
