@@ -17,7 +17,6 @@ from interaction_classifier.loop.review import (
     import_rows,
 )
 from interaction_classifier.loop.select import (
-    EXPLORE_SHARE,
     label_gaps,
     select_for_review,
     select_random,
@@ -62,16 +61,14 @@ def test_export_prefers_rows_near_a_boundary_and_prefills_the_model_labels() -> 
     scored = scored_frame()
     review = export_rows(scored, ExportOptions(n=20, id_column="ticket"))
     assert len(review) == 20 and review["input_row"].is_unique
-    boundary = review[review["reasons"] != "random share"]
-    assert len(boundary) == 20 - round(20 * EXPLORE_SHARE)
-    chosen = nearest_gap(scored.iloc[boundary["input_row"] - 1])
+    chosen = nearest_gap(scored.iloc[review["input_row"] - 1])
     assert chosen.mean() < nearest_gap(scored).quantile(0.4)  # rows near a boundary first
     for head in LABELS:
         source = scored.iloc[review["input_row"] - 1][head].to_numpy()
         assert (review[f"correct_{head}"].to_numpy() == source).all()
         assert (review[f"model_{head}"].to_numpy() == source).all()
     assert review["id"].tolist() == scored.iloc[review["input_row"] - 1]["ticket"].tolist()
-    assert boundary["reasons"].str.contains("cluster").all()
+    assert review["reasons"].str.contains("cluster").all()
 
 
 def test_label_gaps_measure_each_labels_one_vs_rest_boundary() -> None:
@@ -94,10 +91,10 @@ def two_heads(n: int = 200) -> tuple[pd.DataFrame, list[str]]:
 
 def test_every_head_and_label_gets_its_turn() -> None:
     scored, texts = two_heads()
-    chosen = select_for_review(scored, texts, ["a", "b"], 16, seed=3)  # 12 boundary rows
+    chosen = select_for_review(scored, texts, ["a", "b"], 12, seed=3)
     # an average of the heads' uncertainty would give all 12 rows to head a's ties
     assert chosen["reasons"].str.startswith("near b=").sum() >= 6
-    assert (chosen["position"][chosen["reasons"].str.startswith("near b=")] >= 190).all()
+    assert (chosen["position"] >= 190).sum() >= 6
     assert chosen["reasons"].str.startswith("near a=").sum() >= 3
     assert chosen["position"].is_unique
 
@@ -128,26 +125,8 @@ def test_diversity_takes_one_of_many_near_copies() -> None:
     texts = copies + [f"question {i} about delivery number {i * 7}" for i in range(60)]
     p = np.r_[np.full(60, 0.5), np.linspace(0.3, 0.1, 60)]  # the copies are on the boundary
     scored = pd.DataFrame({"p_a__x": p, "p_a__y": 1 - p})
-    chosen = select_for_review(scored, texts, ["a"], 12, seed=1)
-    boundary = chosen["position"][chosen["reasons"] != "random share"]
-    assert len(chosen) == 12 and len(boundary) == 9 and (boundary < 60).sum() == 1
-
-
-def test_a_random_share_reaches_rows_no_boundary_would() -> None:
-    sure = np.arange(200) >= 40  # the model is sure of rows 40-199: no boundary is near them
-    p = np.where(sure, 0.99, 0.5)
-    scored = pd.DataFrame({"p_a__x": p, "p_a__y": 1 - p})
-    texts = [f"message {i} about thing {i * 13}" for i in range(200)]
-    chosen = select_for_review(scored, texts, ["a"], 20, seed=2)
-    explored = chosen["reasons"] == "random share"
-    assert explored.sum() == round(20 * EXPLORE_SHARE) and chosen["position"].is_unique
-    assert (chosen["position"][~explored] < 40).all()
-    assert sure[chosen["position"][explored]].sum() >= 3  # confident rows get reviewed too
-    assert 2 <= explored.iloc[:10].sum() <= 3  # spread through the export, not at its end
-    again = select_for_review(scored, texts, ["a"], 20, seed=2)["position"]
-    other = select_for_review(scored, texts, ["a"], 20, seed=9)["position"]
-    assert again.tolist() == chosen["position"].tolist()
-    assert set(other[explored]) != set(chosen["position"][explored])
+    chosen = select_for_review(scored, texts, ["a"], 10, seed=1)["position"]
+    assert len(chosen) == 10 and (chosen < 60).sum() == 1
 
 
 def test_random_baseline_is_seeded_and_without_repeats() -> None:

@@ -20,14 +20,6 @@ The strategy, measured against random choice in ``benchmarks/learning_loop.py``:
    cluster gives at most one row, so 500 rows are not 500 copies of one complaint; a row
    whose words are near those of a row already taken (cosine >= ``NEAR_DUPLICATE``) is
    never taken.
-4. **A random share** (``EXPLORE_SHARE`` of the rows, fixed a priori, not tuned): drawn
-   uniformly from the rows the steps above left, and interleaved with them. Boundary
-   queues never reach rows the model is confidently wrong about, and their class mix is
-   the model's, not the traffic's (measured: the start model called 28% of the pool's
-   tweets positive, true 12%, and 62% of the picks were complaints); a fixed random share
-   is the usual remedy for that sampling bias of uncertainty sampling (epsilon-greedy /
-   hybrid active learning: Osugi, Kun & Scott 2005; Bouneffouf et al. 2014; Hsu & Lin
-   2015 choose between strategies and random the same way).
 
 No active-learning library: modAL-python (last release 2023) expects one scikit-learn
 estimator with ``predict_proba`` and small-text its own classifier wrappers, while this
@@ -52,7 +44,6 @@ from threadpoolctl import threadpool_limits
 DISAGREEMENT_BONUS = 0.25
 CANDIDATES = 3
 NEAR_DUPLICATE = 0.8  # cosine of hashed word uni- and bigrams
-EXPLORE_SHARE = 0.25  # of each export, drawn at random (fixed before measuring)
 
 
 @dataclass
@@ -224,42 +215,22 @@ def quota_pick(
     return chosen
 
 
-def explore_pick(n_rows: int, taken: Sequence[int], k: int, seed: int) -> np.ndarray:
-    """``k`` positions drawn uniformly from the rows not in ``taken`` (the random share)."""
-    free = np.setdiff1d(np.arange(n_rows), np.asarray(taken, dtype=int))
-    return np.random.default_rng(seed).choice(free, size=min(k, len(free)), replace=False)
-
-
-def interleave(picked: list, explored: list) -> list:
-    """The two lists merged with the ``explored`` rows spread evenly, so that every prefix
-    of the export holds about its share of random rows (a reviewer who stops early has
-    still seen some)."""
-    total = len(picked) + len(explored)
-    slots = {int((j + 0.5) * total / len(explored)) for j in range(len(explored))}
-    rest, extra = iter(picked), iter(explored)
-    return [next(extra) if i in slots else next(rest) for i in range(total)]
-
-
 def select_for_review(
     scored: pd.DataFrame, texts: Sequence[str], heads: Sequence[str], n: int, seed: int = 13
 ) -> pd.DataFrame:
-    """The ``n`` rows to review, boundary picks and the random share interleaved: their
-    position in ``scored`` (``position``), ``score`` (1 - the gap to the boundary that
-    picked them; empty for random rows) and ``reasons``."""
+    """The ``n`` rows to review in the order they were picked: their position in
+    ``scored`` (``position``), ``score`` (1 - the gap to the boundary that picked them) and
+    ``reasons``."""
     if n < 1:
         raise ValueError(f"--n must be at least 1, not {n}")
     texts = list(texts)
     rules = rule_disagreement(scored, texts, heads)
-    explore = round(n * EXPLORE_SHARE)
-    picks = quota_pick(boundary_queues(scored, heads, rules), texts, n - explore, seed)
-    rows = [(p, round(float(1 - q.gap[p]), 4), _reasons(p, q, rules, c)) for p, q, c in picks]
-    extra = explore_pick(len(scored), [p for p, _, _ in picks], n - len(picks), seed)
-    rows = interleave(rows, [(int(p), np.nan, "random share") for p in extra])
+    picks = quota_pick(boundary_queues(scored, heads, rules), texts, n, seed)
     return pd.DataFrame(
         {
-            "position": np.asarray([p for p, _, _ in rows], dtype=int),
-            "score": [s for _, s, _ in rows],
-            "reasons": [r for _, _, r in rows],
+            "position": np.asarray([p for p, _, _ in picks], dtype=int),
+            "score": [round(float(1 - q.gap[p]), 4) for p, q, _ in picks],
+            "reasons": [_reasons(p, q, rules, c) for p, q, c in picks],
         }
     )
 
