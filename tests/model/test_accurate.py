@@ -25,6 +25,7 @@ from interaction_classifier.serving.http import create_app
 from interaction_classifier.serving.predictor import Predictor, resolve_model_dir
 from interaction_classifier.serving.settings import ServeSettings
 from tests.helpers.serving import assert_same
+from tests.helpers.tamper import flip_byte
 
 TEXTS = [
     "My card was stolen, please block it now!",
@@ -115,11 +116,7 @@ def test_batch_rows_equal_single_predictions(accurate: Predictor) -> None:
 def test_a_tampered_base_model_is_refused(tmp_path: Path) -> None:
     copy = tmp_path / "accurate"
     shutil.copytree(SHIPPED, copy)
-    with (copy / "base" / "weights.npz").open("r+b") as fh:
-        fh.seek(200)
-        byte = fh.read(1)
-        fh.seek(200)
-        fh.write(bytes([byte[0] ^ 0xFF]))
+    flip_byte(copy / "base" / "weights.npz", 200)
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(copy)
 

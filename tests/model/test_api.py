@@ -17,6 +17,7 @@ from interaction_classifier.config import load_taxonomy
 from interaction_classifier.evaluation.card import render
 from interaction_classifier.models.artifact import ArtifactError, verify_artifact
 from interaction_classifier.serving.predictor import DEFAULT_MODEL_DIR
+from tests.helpers.tamper import flip_byte
 
 KEYS = {"interaction_type", "journey_stage", "sentiment", "sentiment_score", "urgency",
         "priority", "language", "needs_review", "confidence", "probabilities", "reasons",
@@ -55,11 +56,7 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_tampered_model_is_refused(tmp_path: Path) -> None:
     target = _copy(tmp_path)
-    with (target / "weights.npz").open("r+b") as fh:
-        fh.seek(100)
-        byte = fh.read(1)
-        fh.seek(100)
-        fh.write(bytes([byte[0] ^ 0xFF]))
+    flip_byte(target / "weights.npz", 100)
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(target)
 
