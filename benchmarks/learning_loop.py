@@ -260,6 +260,18 @@ def picked_table(log: dict, corrections: int) -> str:
     return "\n".join(lines)
 
 
+def tweet_sets(corpus: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The hand-labelled tweets of the test split (``heldout_tweets``, reported) and of the
+    valid split (``dev_tweets``: chooses between strategy variants, so the reported sets
+    are not tuned on; the fit reads valid for temperatures and the urgency model, the same
+    way in every arm)."""
+    tweets = corpus[(corpus["source"] == "twcs") & (corpus["label_origin"] == "hand")]
+    return {
+        "heldout_tweets": tweets[tweets["split"] == "test"],
+        "dev_tweets": tweets[tweets["split"] == "valid"],
+    }
+
+
 def load_setup(cache: Path | None) -> dict:
     """Start corpus (pool unlabelled), pool, config, evaluation sets and the start model;
     with ``cache``, the start model and its tables are pickled there once and reused, so
@@ -268,6 +280,7 @@ def load_setup(cache: Path | None) -> dict:
         with cache.open("rb") as f:
             setup = pickle.load(f)
         setup["model"].featurizer.set_matcher(CueMatcher(PATTERNS_DIR))  # not pickled
+        setup["evals"] = {**tweet_sets(setup["start"]), "gold": setup["evals"]["gold"]}
         return setup
     cfg = load_config(DEFAULT_CONFIG, LIGHT)
     corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
@@ -287,12 +300,7 @@ def load_setup(cache: Path | None) -> dict:
     start = corpus.copy()
     start.loc[in_pool, list(HEADS)] = pd.NA
     start.loc[in_pool, "label_origin"] = pd.NA
-    held = corpus[
-        (corpus["source"] == "twcs")
-        & (corpus["label_origin"] == "hand")
-        & (corpus["split"] == "test")
-    ]
-    evals = {"heldout_tweets": held, "gold": load_gold()}
+    evals = {**tweet_sets(corpus), "gold": load_gold()}
     timer = time.perf_counter()
     model = fit_default_model(start, cfg, CueMatcher(PATTERNS_DIR), "sim")
     setup = {
