@@ -272,6 +272,17 @@ def tweet_sets(corpus: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def light_valid(corpus: pd.DataFrame) -> pd.DataFrame:
+    """The corpus with ``VALID_ROWS`` validation rows (every tweet among them, the rest a
+    seeded sample): temperatures and the urgency model fit faster on fewer rows."""
+    valid = corpus["split"] == "valid"
+    keep = valid & (corpus["source"] == "twcs")
+    keep |= valid & corpus.index.isin(
+        corpus[valid & ~keep].sample(n=VALID_ROWS - int(keep.sum()), random_state=13).index
+    )
+    return corpus[~valid | keep]
+
+
 def load_setup(cache: Path | None) -> dict:
     """Start corpus (pool unlabelled), pool, config, evaluation sets and the start model;
     with ``cache``, the start model and its tables are pickled there once and reused, so
@@ -290,12 +301,7 @@ def load_setup(cache: Path | None) -> dict:
         & (corpus["split"] == "train")
     )
     pool = corpus[in_pool].reset_index(drop=True)
-    valid = corpus["split"] == "valid"
-    keep = valid & (corpus["source"] == "twcs")
-    keep |= valid & corpus.index.isin(
-        corpus[valid & ~keep].sample(n=VALID_ROWS - int(keep.sum()), random_state=13).index
-    )
-    corpus = corpus[~valid | keep]
+    corpus = light_valid(corpus)
     in_pool = in_pool[corpus.index]
     start = corpus.copy()
     start.loc[in_pool, list(HEADS)] = pd.NA

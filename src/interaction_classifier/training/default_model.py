@@ -38,10 +38,14 @@ def fit_default_model(corpus: pd.DataFrame, cfg: TrainingConfig, matcher: CueMat
                 for h in HEADS}
     union = pd.concat(selected.values())
     union = union[~union.index.duplicated()].sort_index()
+    # One text is featurised (and counted in document frequencies) once, however many
+    # rows carry it: a soft label is one row per class (training.distill).
+    texts = union["text"].drop_duplicates().tolist()
     featurizer = make_featurizer(cfg.features).set_matcher(matcher)
-    featurizer.fit(union["text"].tolist())
-    X_all = featurizer.transform(union["text"].tolist())
-    pos = {idx: i for i, idx in enumerate(union.index)}
+    featurizer.fit(texts)
+    X_all = featurizer.transform(texts)
+    at = {t: i for i, t in enumerate(texts)}
+    pos = {idx: at[t] for idx, t in zip(union.index, union["text"], strict=True)}
     X_valid, valid_cues = featurizer.transform_with_cues(valid["text"].tolist())
     names = featurizer.feature_names()
     heads: dict[str, LinearHead] = {}
