@@ -60,9 +60,17 @@ LIGHT = {
 VALID_ROWS = 2500  # validation rows kept (all hand-labelled tweets among them)
 ROUND = 200
 RESULTS = "learning_loop.json"
-# random_share: the strategy with 25% of each round at random (commit 614c62a), measured
-# and not kept (docs/learning-loop.md, section 6); its runs stay in the log
-ARM_COLOURS = {"strategy": "tab:blue", "random": "tab:grey", "random_share": "tab:orange"}
+# Variants measured and not kept (docs/learning-loop.md, section 6), their runs in the logs:
+# random_share, 25% of each round at random (commit 614c62a); likely, each label's queue by
+# its probability instead of its boundary; near_and_likely, both queues per label.
+ARM_COLOURS = {
+    "strategy": "tab:blue",
+    "random": "tab:grey",
+    "random_share": "tab:orange",
+    "likely": "tab:green",
+    "near_and_likely": "tab:purple",
+}
+EVAL_SETS = ("heldout_tweets", "dev_tweets", "gold")
 
 
 def cache_parses() -> None:
@@ -354,13 +362,14 @@ def main() -> None:
         save(merge(args.merge.split(",")))
     if args.plot_only or args.merge:
         log = json.loads((OUT / RESULTS).read_text())
-        print(plot(log), plot(log, "gold"))
+        print(*(plot(log, name) for name in EVAL_SETS if name in log["start"]))
         arms = sorted({r["arm"] for r in log["runs"]} - {"random"})
         print(
             *(
                 f"{arm} / {name}\n{table(log, name, arm)}\n"
                 for arm in arms
-                for name in ("heldout_tweets", "gold")
+                for name in EVAL_SETS
+                if name in log["start"]
             ),
             *(f"picked after {n}\n{picked_table(log, n)}\n" for n in report),
             sep="\n",
@@ -386,7 +395,7 @@ def main() -> None:
     for name, seeds in (("strategy", args.strategy_seeds), ("random", args.seeds)):
         for seed in (int(s) for s in seeds.split(",")) if name in arms else ():
             arm(name, seed, setup, args.rounds, report, log)
-    print(plot(log), plot(log, "gold"))
+    print(*(plot(log, name) for name in EVAL_SETS))
 
 
 if __name__ == "__main__":
