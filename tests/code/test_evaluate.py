@@ -13,6 +13,7 @@ from sklearn.metrics import f1_score
 
 from interaction_classifier.evaluation.metrics import (
     macro_f1_interval,
+    paired_accuracy_difference,
     paired_macro_f1_difference,
     per_source,
 )
@@ -169,6 +170,18 @@ def test_paired_difference_resolves_what_two_separate_intervals_cannot() -> None
     assert same == {"difference": 0.0, "low": 0.0, "high": 0.0, "n": 300}
     worse = paired_macro_f1_difference(truth, better, pred, labels)
     assert worse["high"] < 0
+
+
+def test_paired_accuracy_difference_is_the_accuracy_gain_with_its_interval() -> None:
+    truth, pred = _noisy_labels(300)
+    better = pred.copy()
+    wrong = np.flatnonzero(pred != truth)
+    better[wrong[:10]] = truth[wrong[:10]]  # ten more right answers in 300
+    d = paired_accuracy_difference(truth, pred, better)
+    assert d["difference"] == pytest.approx(10 / 300) and d["n"] == 300
+    assert 0 < d["low"] <= d["difference"] <= d["high"]
+    assert paired_accuracy_difference(truth, pred, pred) == {
+        "difference": 0.0, "low": 0.0, "high": 0.0, "n": 300}
 
 
 def test_evaluate_against_prints_the_paired_difference_per_head(tmp_path: Path) -> None:

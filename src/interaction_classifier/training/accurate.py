@@ -139,8 +139,20 @@ def finetuned_heads(
 def fit_accurate_model(corpus: pd.DataFrame, cfg: TrainingConfig, version: str) -> AccurateModel:
     """Fit (or fine-tune) the embedding heads and the fusion weights over the verified fast
     model."""
-    acfg, weights_cfg = cfg.accurate, cfg.model.model_dump()
     base, base_dir = load_base(cfg)
+    return extend_fast_model(base, corpus, cfg, version, base_dir)
+
+
+def extend_fast_model(
+    base: InteractionModel,
+    corpus: pd.DataFrame,
+    cfg: TrainingConfig,
+    version: str,
+    base_dir: Path | None = None,
+) -> AccurateModel:
+    """The embedding heads and fusion weights over ``base``, any fast model (a benchmark
+    passes one it fitted, with no ``base_dir``: such a model predicts but cannot be saved)."""
+    acfg, weights_cfg = cfg.accurate, cfg.model.model_dump()
     train, valid = corpus[corpus["split"] == "train"], corpus[corpus["split"] == "valid"]
     extra: dict = {}
     if cfg.finetune is not None:
