@@ -17,7 +17,7 @@ fit in ``outputs/accurate_loso/``, so a rerun resumes. Usage:
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/accurate_loso.py
 
-Writes ``benchmarks/results/accurate_loso.json`` and prints the tables.
+Writes ``docs/experiments/results/accurate_loso.json`` and prints the tables.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def main() -> None:
                         help="embedding heads' rows per (head, source)")
     parser.add_argument("--corpus", default=str(ROOT / "data" / "corpus" / "corpus.parquet"))
     parser.add_argument("--results", default="accurate_loso.json",
-                        help="file name in benchmarks/results")
+                        help="file name in docs/experiments/results")
     args = parser.parse_args()
     sources = args.sources.split(",")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def main() -> None:
             mask = ((evals["group"] == s) & (evals["set"] == name)).to_numpy()
             results[s][name] = score(evals[mask].reset_index(drop=True),
                                      {m: p[mask].reset_index(drop=True) for m, p in preds.items()})
-    (ROOT / "benchmarks" / "results" / args.results).write_text(json.dumps({
+    (ROOT / "docs" / "experiments" / "results" / args.results).write_text(json.dumps({
         "light": LIGHT, "max_rows_per_source": args.max_rows,
         "fits": {k: v["info"] for k, v in fits.items()}, "results": results}, indent=1) + "\n")
     print(table(results))

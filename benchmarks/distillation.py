@@ -19,7 +19,7 @@ Each model's predictions are cached in ``outputs/distill/``, so a rerun resumes.
 
     OMP_NUM_THREADS=1 nice -n 5 python benchmarks/distillation.py [--pool 20000]
 
-Writes ``benchmarks/results/<--results>`` and prints the tables.
+Writes ``docs/experiments/results/<--results>`` and prints the tables.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main() -> None:
                         help="origin weight of the teacher rows (hand: 3.0)")
     parser.add_argument("--min-p", type=float, default=0.05)
     parser.add_argument("--results", default="distillation.json",
-                        help="file name in benchmarks/results")
+                        help="file name in docs/experiments/results")
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     cache_parses()
@@ -236,7 +236,7 @@ def main() -> None:
              for k in MODELS}
     tables = {"gold": gold_table(gold, preds), "tweets": tweets_table(tweets, preds),
               "semeval2016": semeval_table(preds)}
-    (ROOT / "benchmarks" / "results" / args.results).write_text(json.dumps({
+    (ROOT / "docs" / "experiments" / "results" / args.results).write_text(json.dumps({
         "pool": counts, "teacher_rows": {h: int(rows[h].notna().sum()) for h in HEADS},
         "args": vars(args), "light": LIGHT, "student_overrides": student_cfg,
         "eval_rows": {"gold": len(gold), "tweets": len(tweets)},

@@ -175,6 +175,19 @@ def test_card_shows_recorded_benchmark_results(tmp_path: Path) -> None:
     assert "+31 MB" in memory and "3,000 never-seen words" in memory
 
 
+def test_every_shipped_benchmark_result_is_a_record() -> None:
+    """The card reads every file in benchmarks/results: an experiment's own JSON there
+    (not written by record_result) breaks signing, so it belongs in docs/experiments."""
+    results = card.read_results()
+    assert results and all(r["benchmark"] == name for name, r in results.items())
+
+
+def test_a_file_that_is_not_a_record_is_named(tmp_path: Path) -> None:
+    (tmp_path / "experiment.json").write_text(json.dumps({"pool": 3}))
+    with pytest.raises(ValueError, match=r"experiment\.json is not a benchmark record"):
+        card.read_results(tmp_path)
+
+
 def test_no_benchmark_figure_is_written_in_code() -> None:
     """Speed and memory figures come from the results JSON: neither the module nor its
     templates may carry a number with a unit."""

@@ -135,8 +135,14 @@ def read_results(directory: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
     installed wheel, which ships no benchmarks)."""
     if not directory.is_dir():
         return {}
-    runs = (json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json")))
-    return {run["benchmark"]: run for run in runs}
+    results = {}
+    for path in sorted(directory.glob("*.json")):
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(run, dict) or "benchmark" not in run:
+            raise ValueError(f"{path} is not a benchmark record (written by record_result); "
+                             "an experiment's results belong in docs/experiments/results/")
+        results[run["benchmark"]] = run
+    return results
 
 
 def context(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
