@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from interaction_classifier.training.distill import TEACHER
+
 
 def head_rows(frame: pd.DataFrame, head: str, cap: int | None, seed: int) -> pd.DataFrame:
     """Rows labelled for ``head``, at most ``cap`` per source (seeded sample). Soft-label
@@ -13,7 +15,7 @@ def head_rows(frame: pd.DataFrame, head: str, cap: int | None, seed: int) -> pd.
     rows = frame[frame[head].notna()]
     if not cap:
         return rows
-    soft = rows["label_origin"].eq("teacher").fillna(False).to_numpy(dtype=bool)
+    soft = rows["label_origin"].eq(TEACHER).fillna(False).to_numpy(dtype=bool)
     parts = [g if len(g) <= cap else g.sample(n=cap, random_state=seed)
              for _, g in rows[~soft].groupby("source", sort=True)]
     return pd.concat([*parts, rows[soft]]).sort_index()
