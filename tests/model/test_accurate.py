@@ -3,6 +3,7 @@ and regression floors on the gold set."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from interaction_classifier.data.gold import load_gold
 from interaction_classifier.evaluation.metrics import evaluate_frame, semeval_report
 from interaction_classifier.models import signing
 from interaction_classifier.models.accurate import AccurateModel
-from interaction_classifier.models.artifact import ArtifactError, verify_artifact
+from interaction_classifier.models.artifact import ArtifactError, save_artifact, verify_artifact
 from interaction_classifier.serving.http import create_app
 from interaction_classifier.serving.predictor import Predictor, resolve_model_dir
 from interaction_classifier.serving.settings import ServeSettings
@@ -119,6 +120,18 @@ def test_a_tampered_base_model_is_refused(tmp_path: Path) -> None:
     flip_byte(copy / "base" / "weights.npz", 200)
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(copy)
+
+
+def test_a_profile_without_a_base_directory_is_refused_before_writing(
+    tmp_path: Path, accurate: Predictor
+) -> None:
+    """A profile built around an in-memory fast model (``extend_fast_model`` without
+    ``base_dir``) predicts, but saving it says why it cannot and writes nothing."""
+    model = copy.copy(accurate.model)
+    model.base_dir = None
+    with pytest.raises(ArtifactError, match="base model directory"):
+        save_artifact(model, tmp_path / "out", {}, signer=None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_predict_with_the_accurate_profile(accurate: Predictor) -> None:

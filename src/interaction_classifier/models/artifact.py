@@ -69,6 +69,12 @@ def save_artifact(model: InteractionModel, directory: Path, manifest_extra: dict
     """Write the model files, a copy of its patterns, the manifest and (with ``signer``) its
     signature; ``signer=None`` writes an unsigned model, loadable only with
     ``trust_unsigned=True``."""
+    if isinstance(model, accurate.AccurateModel) and model.base_dir is None:
+        raise ArtifactError(
+            "this accurate model has no base model directory to copy (its fast model was "
+            "fitted in memory): save that fast model first and pass its directory as "
+            "base_dir to training.accurate.extend_fast_model"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(model, accurate.AccurateModel):
