@@ -13,7 +13,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from interaction_classifier import load_model
-from interaction_classifier.config import DEFAULT_MODEL_DIR
+from interaction_classifier.config import DEFAULT_MODEL_DIR, PROFILES
 from interaction_classifier.evaluation import card
 from interaction_classifier.evaluation.metrics import abstain_table, head_metrics
 from interaction_classifier.evaluation.report import evaluation_report, without_texts
@@ -95,6 +95,19 @@ def test_default_manifest_renders_every_section(tmp_path: Path) -> None:
         ["urgency", tier] for tier in ("critical", "high", "normal", "low")]
     assert "SemEval-2016" in text and "urgency ROC-AUC" in text
     assert "journey_stage macro-F1 >= 0.60" in text
+
+
+def test_accurate_card_checks_its_own_targets_and_names_the_fine_tuned_encoder(
+    tmp_path: Path,
+) -> None:
+    """The accurate profile is held to issue #21's targets, not the fast model's."""
+    manifest = json.loads((PROFILES["accurate"] / "manifest.json").read_text(encoding="utf-8"))
+    text = card.render(manifest, results_dir=tmp_path)
+    assert "accurate profile's issue (#21)" in text
+    assert "journey_stage macro-F1 >= 0.70" in text and "urgency ROC-AUC" in text
+    assert "journey_stage macro-F1 >= 0.60" not in text
+    assert "fine-tuned on the corpus" in text
+    assert "fine-tuned" not in card.render(default_manifest(), results_dir=tmp_path)
 
 
 def test_default_card_does_not_depend_on_dict_order(tmp_path: Path) -> None:

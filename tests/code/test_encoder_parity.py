@@ -45,20 +45,33 @@ def torch_embeddings(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     return np.vstack(rows)
 
 
-def test_fp32_export_matches_torch(tmp_path: Path, torch_embeddings: np.ndarray) -> None:
-    digests = encoder_export.export(tmp_path)
-    encoder = OnnxEncoder(
+def _exported(directory: Path, int8: bool) -> OnnxEncoder:
+    digests = encoder_export.export(directory, int8=int8)
+    return OnnxEncoder(
         EncoderFiles(
-            tmp_path / "encoder.onnx",
+            directory / "encoder.onnx",
             digests["encoder.onnx"],
-            tmp_path / "tokenizer.json",
+            directory / "tokenizer.json",
             digests["tokenizer.json"],
         )
     )
-    np.testing.assert_allclose(encoder.embed(TEXTS), torch_embeddings, atol=1e-5)
 
 
-def test_shipped_int8_encoder_stays_close_to_torch(torch_embeddings: np.ndarray) -> None:
-    cosine = (OnnxEncoder(pinned_encoder(ARTIFACT)).embed(TEXTS) * torch_embeddings).sum(axis=1)
+def test_fp32_export_matches_torch(tmp_path: Path, torch_embeddings: np.ndarray) -> None:
+    np.testing.assert_allclose(
+        _exported(tmp_path, int8=False).embed(TEXTS), torch_embeddings, atol=1e-5
+    )
+
+
+def test_int8_export_stays_close_to_torch(tmp_path: Path, torch_embeddings: np.ndarray) -> None:
+    """The quantisation the shipped profile's encoder went through (the shipped graph itself is
+    fine-tuned, so it is checked against its own torch model at training time, round 16)."""
+    cosine = (_exported(tmp_path, int8=True).embed(TEXTS) * torch_embeddings).sum(axis=1)
     # int8 against fp32 (= torch) on 2,000 corpus texts: min 0.970, mean 0.993 (round 12)
     assert cosine.min() > 0.96 and cosine.mean() > 0.98, cosine
+
+
+def test_shipped_encoder_is_fine_tuned(torch_embeddings: np.ndarray) -> None:
+    """The shipped graph is not the pretrained one: its embeddings moved away from it."""
+    cosine = (OnnxEncoder(pinned_encoder(ARTIFACT)).embed(TEXTS) * torch_embeddings).sum(axis=1)
+    assert cosine.mean() < 0.9, cosine
