@@ -12,7 +12,7 @@ import pytest
 from interaction_classifier.config import PROFILES, PROJECT_ROOT, load_taxonomy
 from interaction_classifier.data.corpus import load_corpus_config, load_written
 from interaction_classifier.models import signing
-from interaction_classifier.models.accurate import TEXT_TIERS, AccurateModel
+from interaction_classifier.models.accurate import TEXT_TIERS, AccurateModel, pinned_encoder
 from interaction_classifier.models.artifact import save_artifact
 from interaction_classifier.serving.predictor import load_model
 from interaction_classifier.training.accurate import fit_accurate_model
@@ -30,11 +30,19 @@ def _written_slice() -> pd.DataFrame:
 
 
 def _config() -> TrainingConfig:
-    """configs/accurate.toml with the shipped encoder (same pinned digests) and no cache."""
-    encoder = (PROFILES["accurate"] / "encoder").relative_to(PROJECT_ROOT)
+    """configs/accurate.toml with the shipped encoder (the digests its model.json pins: it is
+    the fine-tuned graph, not the config's pretrained export) and no cache."""
+    files = pinned_encoder(PROFILES["accurate"])
     return load_config(
         PROJECT_ROOT / "configs" / "accurate.toml",
-        {"accurate": {"encoder_dir": str(encoder), "cache_dir": ""}},
+        {
+            "accurate": {
+                "encoder_dir": str(files.graph.parent.relative_to(PROJECT_ROOT)),
+                "graph_sha256": files.graph_sha256,
+                "tokenizer_sha256": files.tokenizer_sha256,
+                "cache_dir": "",
+            }
+        },
     )
 
 
