@@ -69,6 +69,8 @@ ARM_COLOURS = {
     "random_share": "tab:orange",
     "likely": "tab:green",
     "near_and_likely": "tab:purple",
+    "cluster_boundary": "tab:red",
+    "typical": "tab:brown",
 }
 EVAL_SETS = ("heldout_tweets", "dev_tweets", "gold")
 
@@ -121,9 +123,12 @@ def corrections(pool: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     )
 
 
-def arm(name: str, seed: int, setup: dict, rounds: int, report: set[int], log: dict) -> None:
+def arm(
+    name: str, seed: int, setup: dict, rounds: int, report: set[int], log: dict, label: str
+) -> None:
     """One run of the loop; metrics at the ``report`` checkpoints are appended to ``log``
-    and saved. Random choice does not need the model, so it refits only at checkpoints."""
+    under ``label`` and saved. Random choice does not need the model, so it refits only at
+    checkpoints."""
     start, pool, cfg, evals = (setup[k] for k in ("start", "pool", "cfg", "evals"))
     corpus, model, left = start, setup["model"], np.arange(len(pool))
     for r in range(1, rounds + 1):
@@ -147,7 +152,7 @@ def arm(name: str, seed: int, setup: dict, rounds: int, report: set[int], log: d
             continue
         log["runs"].append(
             {
-                "arm": name,
+                "arm": label,
                 "seed": seed,
                 "corrections": r * ROUND,
                 **{k: macro_f1(model, f) for k, f in evals.items()},
@@ -351,6 +356,9 @@ def main() -> None:
     parser.add_argument(
         "--arms", default="strategy,random", help="which arms to run (comma-separated)"
     )
+    parser.add_argument(
+        "--arm-name", help="name logged for the strategy arm (a variant from a patched checkout)"
+    )
     parser.add_argument("--results", default=RESULTS, help="JSON file name in docs/learning-loop")
     parser.add_argument("--start-cache", type=Path, help="pickle of the start model to reuse")
     parser.add_argument("--merge", help="comma-separated result files to merge into --results")
@@ -394,7 +402,8 @@ def main() -> None:
     arms = args.arms.split(",")
     for name, seeds in (("strategy", args.strategy_seeds), ("random", args.seeds)):
         for seed in (int(s) for s in seeds.split(",")) if name in arms else ():
-            arm(name, seed, setup, args.rounds, report, log)
+            label = args.arm_name if name == "strategy" and args.arm_name else name
+            arm(name, seed, setup, args.rounds, report, log, label)
     print(*(plot(log, name) for name in EVAL_SETS))
 
 
