@@ -20,7 +20,7 @@ them). Each text's spaCy parse is cached for the run. Usage:
     nice -n 5 python benchmarks/learning_loop.py [--rounds 3] [--seeds 1,2,3]
 
 Writes ``docs/learning-loop/<--results>`` and one plot per evaluation set,
-``learning_loop_<set>.png``. Arms can run in separate processes from one start model
+``<results name>_<set>.png``. Arms can run in separate processes from one start model
 (``--start-cache FILE``: fitted and pickled by the first, read by the others), each into
 its own ``--results`` file; ``--merge a.json,b.json`` joins them into
 ``learning_loop.json``, redraws the plots and prints the tables; ``--plot-only`` does the
@@ -209,7 +209,7 @@ def plot(log: dict, eval_name: str = "heldout_tweets") -> Path:
     axes[0].set_ylabel(f"macro-F1 ({eval_name})")
     axes[0].legend()
     fig.tight_layout()
-    path = OUT / f"learning_loop_{eval_name}.png"
+    path = OUT / f"{Path(RESULTS).stem}_{eval_name}.png"  # learning_loop_<set>.png by default
     fig.savefig(path, dpi=110)
     return path
 
