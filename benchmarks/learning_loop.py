@@ -225,12 +225,10 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
     from scipy import stats
 
     diff = float(np.mean(a) - np.mean(b))
-    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
-    if len(a) < 2 or len(b) < 2 or va + vb == 0:
+    if len(a) < 2 or len(b) < 2:
         return diff, float("nan"), float("nan")
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.975, df) * np.sqrt(va + vb))
-    return diff, diff - half, diff + half
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return diff, float(ci.low), float(ci.high)
 
 
 def table(log: dict, eval_name: str = "heldout_tweets", arm: str = "strategy") -> str:
