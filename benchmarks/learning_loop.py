@@ -22,8 +22,8 @@ them). Each text's spaCy parse is cached for the run. Usage:
 Writes ``docs/learning-loop/<--results>`` and one plot per evaluation set,
 ``<results name>_<set>.png``. Arms can run in separate processes from one start model
 (``--start-cache FILE``: fitted and pickled by the first, read by the others), each into
-its own ``--results`` file; ``--merge a.json,b.json`` joins them into
-``learning_loop.json``, redraws the plots and prints the tables; ``--plot-only`` does the
+its own ``--results`` file; ``--merge a.json,b.json`` joins them into ``--results``
+(default ``learning_loop.json``), redraws the plots and prints the tables; ``--plot-only`` does the
 last two. Random choice is refitted only at the ``--report`` checkpoints (its choice does
 not depend on the model); the strategy every round.
 """
@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -222,8 +223,6 @@ def spread(values: list[float]) -> str:
 def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
     """Difference of means ``a - b`` and its 95% Welch interval over seeds (each seed one
     draw of the selection; the evaluation set is held fixed)."""
-    from scipy import stats
-
     diff = float(np.mean(a) - np.mean(b))
     if len(a) < 2 or len(b) < 2:
         return diff, float("nan"), float("nan")
@@ -416,7 +415,8 @@ def main() -> None:
         for seed in (int(s) for s in seeds.split(",")) if name in arms else ():
             label = args.arm_name if name == "strategy" and args.arm_name else name
             arm(name, seed, setup, args.rounds, report, log, label)
-    print(*(plot(log, name) for name in EVAL_SETS))
+    if log["runs"]:  # --arms none only builds the --start-cache
+        print(*(plot(log, name) for name in EVAL_SETS))
 
 
 if __name__ == "__main__":
