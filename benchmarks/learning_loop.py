@@ -316,6 +316,8 @@ def load_setup(cache: Path | None) -> dict:
             setup = pickle.load(f)
         setup["model"].featurizer.set_matcher(CueMatcher(PATTERNS_DIR))  # not pickled
         setup["evals"] = {**tweet_sets(setup["start"]), "gold": setup["evals"]["gold"]}
+        if setup["cfg"] != load_config(DEFAULT_CONFIG, LIGHT):
+            raise SystemExit(f"{cache} was fitted with another config (--fit-cutoffs?)")
         return setup
     cfg = load_config(DEFAULT_CONFIG, LIGHT)
     corpus = pd.read_parquet(ROOT / "data" / "corpus" / "corpus.parquet")
@@ -372,10 +374,18 @@ def main() -> None:
     )
     parser.add_argument("--results", default=RESULTS, help="JSON file name in docs/learning-loop")
     parser.add_argument("--start-cache", type=Path, help="pickle of the start model to reuse")
+    parser.add_argument(
+        "--fit-cutoffs",
+        action="store_true",
+        help="every fit moves the priority cut-offs to the validation rows' best ([urgency] "
+        "fit_cutoffs); use its own --start-cache",
+    )
     parser.add_argument("--merge", help="comma-separated result files to merge into --results")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
     RESULTS = args.results
+    if args.fit_cutoffs:
+        LIGHT["urgency"] = {"fit_cutoffs": True}
     report = sorted(int(n) for n in args.report.split(","))
     if args.merge:
         save(merge(args.merge.split(",")))

@@ -15,6 +15,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score
 
 from interaction_classifier.config import DEFAULT_CONFIG, PATTERNS_DIR, load_taxonomy
 from interaction_classifier.data.corpus import (
@@ -75,6 +76,24 @@ def test_training_twice_gives_identical_weights() -> None:
                for h in ("interaction_type", "journey_stage", "sentiment", "urgency_text"))
     assert np.all(np.diff(np.frombuffer(first["urgency.cuts"])) > 0)
     assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_fitted_priority_cutoffs_go_into_the_model() -> None:
+    """``[urgency] fit_cutoffs``: the model carries the cut-offs found on its validation
+    rows, not the config's, and by the tiers' macro-F1 there they do at least as well."""
+    corpus, matcher = _written_slice(), CueMatcher(PATTERNS_DIR)
+    config = _small_config()
+    config.urgency.fit_cutoffs = True
+    model = fit_default_model(corpus, config, matcher, version="fit")
+    fitted, configured = model.priority_cutoffs(), dict(config.thresholds.priority)
+    assert fitted.keys() == configured.keys() and fitted != configured
+    assert fitted["critical"] > fitted["high"] > fitted["normal"]
+    valid = corpus[(corpus["split"] == "valid") & corpus["urgency"].notna()]
+    texts, truth = valid["text"].tolist(), valid["urgency"].to_numpy()
+    f1 = {name: f1_score(truth, model.predict_frame(texts, priority=cuts)[0]["priority"],
+                         average="macro")
+          for name, cuts in (("fitted", fitted), ("configured", configured))}
+    assert f1["fitted"] >= f1["configured"], f1
 
 
 @pytest.fixture(scope="module")

@@ -115,11 +115,14 @@ class ModelConfig(Strict):
 
 
 class UrgencyConfig(Strict):
-    """The ordinal urgency model of the default taxonomy (tier cut-offs: [thresholds])."""
+    """The ordinal urgency model of the default taxonomy (tier cut-offs: [thresholds]).
+    ``fit_cutoffs``: move those cut-offs to the ones that maximise the tiers' macro-F1 on
+    the validation rows (``training.urgency.fit_cutoffs``)."""
 
     values: dict[str, float]
     text_C: float = 1.0
     C: float = 1.0
+    fit_cutoffs: bool = False
 
 
 class AccurateConfig(Strict):

@@ -87,7 +87,8 @@ def _fit_urgency(cfg: TrainingConfig, urows: pd.DataFrame, X_all: Any, pos: dict
                        if keep])
     probas = {h: stacking_proba(heads[h], X_valid[umask])
               for h in ("interaction_type", "sentiment")}
-    fit_cfg = {"values": ucfg.values, "tiers": cfg.thresholds.priority, "C": ucfg.C}
+    fit_cfg = {"values": ucfg.values, "tiers": cfg.thresholds.priority, "C": ucfg.C,
+               "fit_cutoffs": ucfg.fit_cutoffs}
     return fit_urgency(text_head, X_valid[umask], probas, flags, valid[umask],
                        urgency_feature_names(text_head, heads), fit_cfg, uweights)
 

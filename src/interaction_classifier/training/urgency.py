@@ -124,9 +124,53 @@ def fit_urgency(text_head: LinearHead, X: Any, probas: dict[str, np.ndarray],
     order = tuple(feature_names.index(f"p_interaction_type__{k}")
                   for k in ("compliment", "question", "complaint"))
     coef, cuts = fit_ordinal(inputs, y, weights, float(cfg.get("C", 1.0)), order)
-    return UrgencyModel(feature_names=feature_names, classes=classes, coef=coef, cuts=cuts,
-                        values=values, tiers={k: float(v) for k, v in cfg["tiers"].items()},
-                        text_head=text_head)
+    model = UrgencyModel(feature_names=feature_names, classes=classes, coef=coef, cuts=cuts,
+                         values=values, tiers={k: float(v) for k, v in cfg["tiers"].items()},
+                         text_head=text_head)
+    if cfg.get("fit_cutoffs"):
+        model.tiers = fit_cutoffs(model.score(inputs), y, weights, classes, model.tiers)
+    return model
+
+
+def tier_f1(y: np.ndarray, tier: np.ndarray, weights: np.ndarray, n_tiers: int) -> float:
+    """Weighted macro-F1 over all ``n_tiers`` tiers (a tier never predicted scores 0)."""
+    confusion = np.bincount(y * n_tiers + tier, weights, minlength=n_tiers**2)
+    confusion = confusion.reshape(n_tiers, n_tiers)
+    tp = np.diag(confusion)
+    denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
+    return float(np.mean(np.divide(2 * tp, denominator, out=np.zeros(n_tiers),
+                                   where=denominator > 0)))
+
+
+def fit_cutoffs(score: np.ndarray, y: np.ndarray, weights: np.ndarray, classes: list[str],
+                start: dict[str, float], grid: int = 200, sweeps: int = 10) -> dict[str, float]:
+    """Priority cut-offs (a tier's minimum score) that maximise the tiers' weighted macro-F1
+    on validation rows: coordinate ascent from ``start`` over the scores' quantiles, the
+    cut-offs kept increasing. Why: the score is an expected tier value, so a rare top tier's
+    midpoint cut-off is reached only by rows the model is nearly sure of and the tier is
+    almost never predicted (docs/learning-loop.md, section 6)."""
+    upper, y = classes[1:], np.asarray(y, dtype=np.int64)  # the lowest tier has no cut-off
+    cuts = np.array([start[t] for t in upper], dtype=float)
+    candidates = np.unique(np.quantile(score, np.linspace(0.0, 1.0, grid + 1)))
+
+    def f1(c: np.ndarray) -> float:
+        return tier_f1(y, np.searchsorted(c, score, side="right"), weights, len(classes))
+
+    best = f1(cuts)
+    for _ in range(sweeps):
+        moved = False
+        for j in range(len(cuts)):
+            low = cuts[j - 1] if j > 0 else -np.inf
+            high = cuts[j + 1] if j + 1 < len(cuts) else np.inf
+            for c in candidates[(candidates > low) & (candidates < high)]:
+                trial = cuts.copy()
+                trial[j] = c
+                value = f1(trial)
+                if value > best + 1e-12:
+                    best, cuts, moved = value, trial, True
+        if not moved:
+            break
+    return {t: float(c) for t, c in reversed(list(zip(upper, cuts, strict=True)))}
 
 
 def urgency_feature_names(text_head: LinearHead, heads: dict[str, LinearHead]) -> list[str]:
