@@ -172,3 +172,29 @@ def test_review_threshold_flags_the_least_confident_share() -> None:
     assert review_thresholds({"h": certain}, cfg.model_copy(update={"review": {}})) == {"h": 0.99}
     with pytest.raises(ValueError, match=r"unknown heads \['nope'\]"):
         review_thresholds({"h": proba}, ThresholdsConfig(review={"nope": 0.5}))
+
+
+def test_set_overrides_are_typed_nested_fragments() -> None:
+    from interaction_classifier.cli.train import set_overrides
+
+    assert set_overrides(["urgency.fit_cutoffs=true", "model.C=0.5", "model.classifier=svm",
+                          "features.word_ngram_range=[1, 2]", 'mlflow.experiment="a b"']) == {
+        "urgency": {"fit_cutoffs": True},
+        "model": {"C": 0.5, "classifier": "svm"},
+        "features": {"word_ngram_range": [1, 2]},
+        "mlflow": {"experiment": "a b"},
+    }
+    for bad in ("fit_cutoffs", "urgency..C=1", "=1", "model.C=1,model.C.x=2"):
+        pairs = bad.split(",")
+        with pytest.raises(ConfigError, match=re.escape(repr(pairs[-1]))):
+            set_overrides(pairs)
+
+
+def test_train_refuses_an_unknown_set_key_before_training() -> None:
+    from typer.testing import CliRunner
+
+    from interaction_classifier.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--set", "urgency.fit_cutof=true", "--no-track"])
+    assert result.exit_code == 2
+    assert "fit_cutof" in result.output

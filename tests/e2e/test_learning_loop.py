@@ -90,8 +90,9 @@ def test_export_correct_import_retrain_compare(tmp_path: Path,
     review.to_csv(tmp_path / "review.csv", index=False)
     invoke("review", "import", "review.csv", "-o", "corrections.csv", "--model", "m1")
     invoke("train", "--config", str(config), "--corrections", "corrections.csv",
-           "--output", "m2")
+           "--set", "model.C=2.5", "--output", "m2")
     first, second = manifest(tmp_path / "m1"), manifest(tmp_path / "m2")
+    assert (first["config"]["model"]["C"], second["config"]["model"]["C"]) == (3.0, 2.5)
     digest = hashlib.sha256((tmp_path / "corrections.csv").read_bytes()).hexdigest()
     assert second["corrections"]["files"] == {"corrections.csv": digest}
     assert second["corrections"]["rows"] == 30 and "corrections" not in first

@@ -72,6 +72,34 @@ def cli_overrides(data: Path | None, text_column: str | None, label_column: list
     return overrides
 
 
+def set_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set section.key=value`` pairs as a config fragment (spaCy's ``--section.key``
+    overrides): the value is read as TOML (``true``, ``0.5``, ``[1, 2]``, ``"text"``), a bare
+    word as a string. The config's schema then checks every key and value."""
+    import tomllib
+
+    from interaction_classifier.config import ConfigError
+
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        path = key.strip().split(".")
+        if not sep or not all(path):
+            raise ConfigError(f"--set {pair!r}: expected section.key=value, e.g. "
+                              "urgency.fit_cutoffs=true")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        table = out
+        for part in path[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"--set {pair!r}: {part!r} is set to a value above")
+        table[path[-1]] = value
+    return out
+
+
 def train(
     config: Annotated[Path | None, typer.Option(
         help="Training config (TOML). Default: configs/default.toml, or configs/retrain.toml "
@@ -97,20 +125,25 @@ def train(
     corrections: Annotated[list[Path] | None, typer.Option(
         help="A corrections file from `review import` (repeatable): folded in with origin "
              "`review`; its sha256 goes to the manifest and the registered version.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override one config key, section.key=value (repeatable), e.g. "
+                      "urgency.fit_cutoffs=true; applied last.")] = None,
 ) -> None:
     """Train a model from a config: the four-head default model (a `\\[corpus]` table)
     or a model on your own labels (`\\[data]`, or --data); evaluate, save and track it."""
     from interaction_classifier.config import ConfigError
     from interaction_classifier.data.registry import DataError as RegistryError
-    from interaction_classifier.training.config import load_config
+    from interaction_classifier.training.config import load_config, merge
     from interaction_classifier.training.data import DataError
     from interaction_classifier.training.run import run
 
     base = config or (RETRAIN_CONFIG if data is not None else DEFAULT_CONFIG)
     signer = signer_for(signing_key, unsigned)
     try:
-        cfg = load_config(base, cli_overrides(data, text_column, label_column, split_column,
-                                              budget, corrections, "corpus" in read_toml(base)))
+        overrides = merge(cli_overrides(data, text_column, label_column, split_column, budget,
+                                        corrections, "corpus" in read_toml(base)),
+                          set_overrides(set_))
+        cfg = load_config(base, overrides)
         result = run(cfg, output, track=track, config_path=base, signer=signer,
                      log_examples=log_examples)
     except (ConfigError, DataError, RegistryError, RuntimeError) as exc:
